@@ -1,0 +1,32 @@
+"""`pctl validate TEMPLATE`: offline checks with field, line and hint for every problem."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pctl.cli.output import echo_json
+
+
+@click.command("validate")
+@click.argument("template")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@click.option("--strict", is_flag=True, help="Warnings fail too.")
+def cli(template: str, as_json: bool, strict: bool) -> None:
+    """Check TEMPLATE (a path or a library name) without touching the network.
+
+    Exit 0 when valid, 1 when not.
+    """
+    from pctl.library import resolve
+    from pctl.validation import validate_file
+
+    report, _ = validate_file(resolve(template))
+    if as_json:
+        echo_json(report.to_dict(strict))
+    else:
+        if report.issues:
+            click.echo(report.render(), err=not report.ok(strict))
+        status = "valid" if report.ok(strict) else "invalid"
+        click.echo(f"{report.source}: {status} ({len(report.errors)} errors, {len(report.warnings)} warnings)")
+    sys.exit(0 if report.ok(strict) else 1)

@@ -1,0 +1,5 @@
+"""The template model (pydantic) and its YAML loader."""
+
+from pctl.model.template import Template
+
+__all__ = ["Template"]

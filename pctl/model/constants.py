@@ -1,0 +1,73 @@
+"""Constants shared by the model, the validators, the renderers and capture.
+
+They live in one place so that validation and capture agree (for example on the UID range).
+"""
+
+from __future__ import annotations
+
+# Users get the same UID/GID on every node. 0-999 are system accounts; 1000 is the default
+# user of every ParallelCluster OS image (ec2-user, ubuntu, rocky...); 65534 is nobody and
+# 60001+ is commonly reserved for nobody/nfsnobody-style accounts. Capture uses this range too.
+USER_ID_MIN = 1001
+USER_ID_MAX = 60000
+
+# Names the OS or ParallelCluster already owns; a template user with one of them would clash.
+RESERVED_USER_NAMES = frozenset(
+    {
+        "root", "bin", "daemon", "adm", "lp", "sync", "shutdown", "halt", "mail", "operator",
+        "games", "ftp", "nobody", "nfsnobody", "systemd-network", "dbus", "polkitd", "sshd",
+        "chrony", "rpc", "rpcuser", "ec2-user", "ubuntu", "centos", "rocky", "admin",
+        "slurm", "munge", "pcluster-admin", "pcluster-unprivileged", "spack",
+    }
+)
+
+# ParallelCluster 3.16's operating systems and the CPU architectures it builds images for.
+# tests/test_model.py checks this table against pcluster's own constants.
+OS_ARCHITECTURES: dict[str, tuple[str, ...]] = {
+    "alinux2": ("x86_64", "arm64"),
+    "alinux2023": ("x86_64", "arm64"),
+    "ubuntu2204": ("x86_64", "arm64"),
+    "ubuntu2404": ("x86_64", "arm64"),
+    "rhel8": ("x86_64", "arm64"),
+    "rhel9": ("x86_64", "arm64"),
+    "rocky8": ("x86_64", "arm64"),
+    "rocky9": ("x86_64", "arm64"),
+}
+
+# The OS's own compiler: Lmod's core_compilers must name it or nothing lands in Core.
+OS_COMPILERS: dict[str, str] = {
+    "alinux2": "gcc@7.3.1",
+    "alinux2023": "gcc@11.4.1",
+    "ubuntu2204": "gcc@11.4.0",
+    "ubuntu2404": "gcc@13.2.0",
+    "rhel8": "gcc@8.5.0",
+    "rhel9": "gcc@11.4.1",
+    "rocky8": "gcc@8.5.0",
+    "rocky9": "gcc@11.4.1",
+}
+
+# The default OS user ParallelCluster creates on each image (used for SSH).
+OS_DEFAULT_USER: dict[str, str] = {
+    "alinux2": "ec2-user",
+    "alinux2023": "ec2-user",
+    "ubuntu2204": "ubuntu",
+    "ubuntu2404": "ubuntu",
+    "rhel8": "ec2-user",
+    "rhel9": "ec2-user",
+    "rocky8": "rocky",
+    "rocky9": "rocky",
+}
+
+# Spack: the release is pinned together with its public binary cache (binaries.spack.io/<release>).
+DEFAULT_SPACK_VERSION = "0.23.1"
+
+# Mount points that would shadow the OS or ParallelCluster's own directories.
+SYSTEM_PATHS = (
+    "/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/root", "/run", "/sbin",
+    "/sys", "/tmp", "/usr", "/var", "/opt/parallelcluster", "/opt/slurm", "/opt/intel",
+    "/home",
+)
+
+# The shared volume that holds software when the template names none.
+DEFAULT_SHARED_MOUNT = "/shared"
+DEFAULT_SHARED_SIZE_GB = 100
