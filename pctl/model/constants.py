@@ -71,3 +71,14 @@ SYSTEM_PATHS = (
 # The shared volume that holds software when the template names none.
 DEFAULT_SHARED_MOUNT = "/shared"
 DEFAULT_SHARED_SIZE_GB = 100
+
+# Software install status, written by the rendered head-node script under <spack_root>/.pctl/ and
+# read by verify: install.log (progress), install.done (success marker), install.failed (error text).
+SOFTWARE_STATUS_DIR = ".pctl"
+INSTALL_LOG = "install.log"
+INSTALL_DONE = "install.done"
+INSTALL_FAILED = "install.failed"
+# Where baked (install: ami) software lives on every node's root volume.
+AMI_SPACK_ROOT = "/opt/pctl/spack"
+# Every AWS resource pctl creates carries this tag key with the cluster name as value.
+CLUSTER_TAG = "pctl:cluster"

@@ -1,0 +1,81 @@
+"""Requests that flows accept: pydantic models, so the Prefect UI renders real forms for them.
+
+They are plain pydantic (no prefect import) and shared by flows, deployments and the CLI.
+A template can arrive as YAML text, a registry name, or a path; it is resolved where the run executes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class TemplateSource(BaseModel):
+    """Exactly one of: the template's YAML text, a registry name, or a path on the worker."""
+
+    yaml: str | None = Field(None, description="Paste the template YAML here.", json_schema_extra={"format": "textarea"})
+    registry: str | None = Field(None, description="A registry template name (or source/name).")
+    path: str | None = Field(None, description="A template file path (or library name) where the flow runs.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TemplateSource:
+        given = [n for n in ("yaml", "registry", "path") if getattr(self, n)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of yaml, registry or path")
+        return self
+
+    def label(self) -> str:
+        return self.path or (f"registry:{self.registry}" if self.registry else "<yaml>")
+
+    def resolve(self) -> tuple[str, str]:
+        """(template text, a label for messages)."""
+        if self.yaml is not None:
+            return self.yaml, "<yaml>"
+        if self.registry is not None:
+            from pctl.registry import fetch_template  # the git registry (pulled and sha256-checked)
+
+            return fetch_template(self.registry)
+        from pctl.library import resolve
+
+        p: Path = resolve(self.path or "")
+        return p.read_text(encoding="utf-8"), str(p)
+
+
+class CreateRequest(BaseModel):
+    template: TemplateSource
+    name: str | None = Field(None, description="Override cluster.name.")
+    region: str | None = Field(None, description="Override cluster.region.")
+    key_name: str | None = None
+    subnet_id: str | None = Field(None, description="Use this subnet; pctl then creates no network (and never deletes it).")
+    dry_run: bool = Field(False, description="Validate, render and plan only: creates nothing, needs no AWS account.")
+    wait: bool = True
+    verify: bool = Field(True, description="Run the software/users/jobs verification after create.")
+    timeout_minutes: int = Field(90, ge=1, le=600)
+
+
+class DeleteRequest(BaseModel):
+    name: str
+    region: str | None = None
+    wait: bool = True
+    timeout_minutes: int = Field(60, ge=1, le=600)
+
+
+class VerifyRequest(BaseModel):
+    name: str
+    timeout_minutes: int = Field(60, ge=1, le=600, description="How long to wait for the software install marker.")
+    accept_new_host_key: bool = False
+
+
+class AmiBuildRequest(BaseModel):
+    template: TemplateSource
+    region: str | None = None
+    force: bool = Field(False, description="Bake even when an image with the same fingerprint exists.")
+    timeout_minutes: int = Field(120, ge=1, le=600)
+
+
+class AmiRebuildRequest(BaseModel):
+    """The scheduled rebuild: re-bake only templates whose fingerprint changed."""
+
+    templates: list[TemplateSource] = Field(default_factory=list)
+    region: str | None = None
