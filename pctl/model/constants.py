@@ -24,7 +24,6 @@ RESERVED_USER_NAMES = frozenset(
 # ParallelCluster 3.16's operating systems and the CPU architectures it builds images for.
 # tests/test_model.py checks this table against pcluster's own constants.
 OS_ARCHITECTURES: dict[str, tuple[str, ...]] = {
-    "alinux2": ("x86_64", "arm64"),
     "alinux2023": ("x86_64", "arm64"),
     "ubuntu2204": ("x86_64", "arm64"),
     "ubuntu2404": ("x86_64", "arm64"),
@@ -36,7 +35,6 @@ OS_ARCHITECTURES: dict[str, tuple[str, ...]] = {
 
 # The OS's own compiler: Lmod's core_compilers must name it or nothing lands in Core.
 OS_COMPILERS: dict[str, str] = {
-    "alinux2": "gcc@7.3.1",
     "alinux2023": "gcc@11.4.1",
     "ubuntu2204": "gcc@11.4.0",
     "ubuntu2404": "gcc@13.2.0",
@@ -48,7 +46,6 @@ OS_COMPILERS: dict[str, str] = {
 
 # The default OS user ParallelCluster creates on each image (used for SSH).
 OS_DEFAULT_USER: dict[str, str] = {
-    "alinux2": "ec2-user",
     "alinux2023": "ec2-user",
     "ubuntu2204": "ubuntu",
     "ubuntu2404": "ubuntu",
