@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pctl.model.loader import Loaded, load_file, load_text
-from pctl.validation.base import offline_validators
+from typing import TYPE_CHECKING
+
 from pctl.validation.issues import Issue, Level, Report
+
+if TYPE_CHECKING:  # the loader imports pctl.validation.issues: import it lazily to avoid a cycle
+    from pctl.model.loader import Loaded
 
 __all__ = ["Issue", "Level", "Report", "validate_file", "validate_text", "validate_loaded"]
 
 
 def validate_loaded(loaded: Loaded) -> Report:
+    from pctl.validation.base import offline_validators
+
     report = Report(source=loaded.source, issues=list(loaded.issues))
     if loaded.template is not None:
         for validator in offline_validators():
@@ -21,10 +26,14 @@ def validate_loaded(loaded: Loaded) -> Report:
 
 
 def validate_text(text: str, source: str = "<text>") -> tuple[Report, Loaded]:
+    from pctl.model.loader import load_text
+
     loaded = load_text(text, source)
     return validate_loaded(loaded), loaded
 
 
 def validate_file(path: str | Path) -> tuple[Report, Loaded]:
+    from pctl.model.loader import load_file
+
     loaded = load_file(path)
     return validate_loaded(loaded), loaded

@@ -1,0 +1,364 @@
+"""Monthly cost estimate of a template: what it costs to keep, and what a typical month of use adds.
+
+The model (every number below is printed with the estimate as an assumption):
+- head node: on 24/7 (730 h/month);
+- each queue: min_count nodes 24/7, plus expected use of the elastic part: utilisation x (max - min)
+  nodes for H hours a month (default 20% for 730 h). Compute resources come from
+  `pctl.compute_resources.plan_queue`; a flexible pool (several types) is priced at its cheapest type,
+  and the queue's elastic use at the cheapest type in the queue (labelled);
+- spot queues: on-demand price less an assumed discount (spot prices vary by type, zone and hour);
+- root volumes: gp3 of the assumed size for the head node and always-on nodes, pro rata for elastic hours;
+- shared storage and created data file systems: EBS gp3 / EFS / FSx for Lustre per GB-month; existing
+  file systems are not counted (they are billed already);
+- NAT gateway (hourly + an assumed GB processed) unless networking.public_only or a user subnet.
+
+Prices: us-east-1 base prices shipped as data with their date, regional multipliers for the regions
+covered, a warning elsewhere. `live=True` asks the AWS Price List API for exact instance prices.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pctl.compute_resources import plan_queue
+from pctl.errors import PctlError
+from pctl.instance_types import info
+from pctl.model.template import CapacityType, StorageType, Template
+
+_PRICES = Path(__file__).parent / "data" / "prices.json"
+PRICING_API_REGION = "us-east-1"  # the Price List API lives in a few regions only; us-east-1 is one
+
+
+@cache
+def price_table() -> dict[str, Any]:
+    return json.loads(_PRICES.read_text())
+
+
+@dataclass
+class CostLine:
+    item: str  # what is billed, e.g. "head node t3.medium"
+    quantity: float
+    unit: str  # "instance-hour", "GB-month", "hour", "GB"
+    unit_usd: float | None  # None: no price known, not included in the total
+    monthly_usd: float
+    note: str = ""  # the assumption that applies to this line, if any
+
+
+@dataclass
+class Estimate:
+    lines: list[CostLine]
+    monthly_total_usd: float
+    assumptions: list[str]
+    price_date: str
+    region: str
+    hours_per_month: float = 730
+    utilisation: float = 0.2
+    live: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "region": self.region,
+            "price_date": self.price_date,
+            "hours_per_month": self.hours_per_month,
+            "utilisation": self.utilisation,
+            "live": self.live,
+            "monthly_total_usd": self.monthly_total_usd,
+            "lines": [
+                dict(asdict(line), unit_usd=None if line.unit_usd is None else round(line.unit_usd, 6))
+                for line in self.lines
+            ],
+            "assumptions": list(self.assumptions),
+            "warnings": list(self.warnings),
+        }
+
+    def render_text(self) -> str:
+        from pctl.cli.output import table
+
+        rows = [
+            (line.item, f"{line.quantity:,.1f} {line.unit}",
+             "n/a" if line.unit_usd is None else f"${line.unit_usd:.4f}", f"${line.monthly_usd:,.2f}")
+            for line in self.lines
+        ]
+        out = [
+            f"Estimated monthly cost in {self.region} (prices of {self.price_date}"
+            f"{', live instance prices' if self.live else ''}):",
+            table(("ITEM", "QUANTITY", "UNIT PRICE", "PER MONTH"), rows),
+            f"TOTAL  ${self.monthly_total_usd:,.2f} per month",
+            "",
+            "Assumptions:",
+            *(f"  - {a}" for a in self.assumptions),
+        ]
+        notes = [(line.item, line.note) for line in self.lines if line.note]
+        if notes:
+            out += ["Notes:", *(f"  - {item}: {note}" for item, note in notes)]
+        if self.warnings:
+            out += ["Warnings:", *(f"  ! {w}" for w in self.warnings)]
+        return "\n".join(out)
+
+
+# ---- prices ----------------------------------------------------------------------------------------
+
+class _Prices:
+    """Instance and storage prices for one region, from the table (x multiplier) or the live API."""
+
+    def __init__(self, region: str, live: dict[str, float] | None = None) -> None:
+        data = price_table()
+        self.region = region
+        self.warnings: list[str] = []
+        multipliers = data["regional_multipliers"]
+        if region in multipliers:
+            self.multiplier = float(multipliers[region])
+        else:
+            self.multiplier = 1.0
+            self.warnings.append(
+                f"no price data for {region}: using {data['base_region']} prices "
+                f"(covered: {', '.join(sorted(multipliers))}); try --live"
+            )
+        self.live = live or {}
+
+    def instance(self, instance_type: str) -> float | None:
+        if instance_type in self.live:
+            return self.live[instance_type]
+        known = info(instance_type)
+        if not known or known.get("price_usd_hour") is None:
+            return None
+        return float(known["price_usd_hour"]) * self.multiplier
+
+    def storage(self, key: str, sub: str | None = None) -> float:
+        value = price_table()["storage"][key]
+        return float(value[sub] if sub else value) * self.multiplier
+
+    def nat(self, key: str) -> float:
+        return float(price_table()["nat_gateway"][key]) * self.multiplier
+
+
+def _live_filters(instance_type: str, region: str) -> list[dict[str, str]]:
+    pairs = {
+        "instanceType": instance_type,
+        "regionCode": region,
+        "operatingSystem": "Linux",
+        "tenancy": "Shared",
+        "preInstalledSw": "NA",
+        "capacitystatus": "Used",
+        "licenseModel": "No License required",
+    }
+    return [{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in pairs.items()]
+
+
+def _on_demand_usd(price_item: str) -> float | None:
+    product = json.loads(price_item)
+    for offer in product.get("terms", {}).get("OnDemand", {}).values():
+        for dimension in offer.get("priceDimensions", {}).values():
+            usd = dimension.get("pricePerUnit", {}).get("USD")
+            if usd is not None and float(usd) > 0:
+                return float(usd)
+    return None
+
+
+def live_prices(instance_types: list[str], region: str, client: Any) -> tuple[dict[str, float], list[str]]:
+    """On-demand Linux prices from the Price List API. Failures are reported, never raised."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    prices: dict[str, float] = {}
+    problems: list[str] = []
+    for instance_type in sorted(set(instance_types)):
+        try:
+            resp = client.get_products(ServiceCode="AmazonEC2", Filters=_live_filters(instance_type, region),
+                                       FormatVersion="aws_v1", MaxResults=10)
+        except (BotoCoreError, ClientError) as exc:
+            problems.append(f"live price for {instance_type} unavailable ({exc}); table price used")
+            continue
+        found = next((p for p in map(_on_demand_usd, resp.get("PriceList", [])) if p is not None), None)
+        if found is None:
+            problems.append(f"the Price List API has no on-demand Linux price for {instance_type} in {region}; "
+                            "table price used")
+        else:
+            prices[instance_type] = found
+    return prices, problems
+
+
+def _pricing_client(session: Any) -> Any:
+    from botocore.config import Config
+
+    if session is None:
+        import boto3
+
+        session = boto3.Session()
+    cfg = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2, "mode": "standard"})
+    return session.client("pricing", region_name=PRICING_API_REGION, config=cfg)
+
+
+# ---- the estimate ------------------------------------------------------------------------------------
+
+def _all_instance_types(t: Template) -> list[str]:
+    return [t.compute.head_node, *(it for q in t.compute.queues for it in q.instance_types)]
+
+
+def _cheapest(types: tuple[str, ...] | list[str], prices: _Prices) -> tuple[str | None, float | None]:
+    priced = [(p, it) for it in types if (p := prices.instance(it)) is not None]
+    if not priced:
+        return None, None
+    price, instance_type = min(priced)
+    return instance_type, price
+
+
+def _load(template: Template | str | Path) -> Template:
+    if isinstance(template, Template):
+        return template
+    from pctl.model.loader import load_template
+
+    return load_template(template)
+
+
+def estimate(template: Template | str | Path, *, hours_per_month: float = 730, utilisation: float | None = None,
+             live: bool = False, session: Any = None) -> Estimate:
+    """The monthly estimate of `template` (a Template, or a path to one)."""
+    t = _load(template)
+    data = price_table()
+    a = data["assumptions"]
+    hours_in_month = float(a["hours_in_month"])
+    if not 0 < hours_per_month <= 744:
+        raise PctlError(f"hours per month must be between 0 and 744, not {hours_per_month}",
+                        "730 is a whole month around the clock")
+    util = float(a["utilisation"]) if utilisation is None else utilisation
+    if not 0 <= util <= 1:
+        raise PctlError(f"utilisation must be between 0 and 1, not {util}", "e.g. 0.2 for 20%")
+    region = t.cluster.region
+
+    live_map: dict[str, float] = {}
+    live_problems: list[str] = []
+    if live:
+        live_map, live_problems = live_prices(_all_instance_types(t), region, _pricing_client(session))
+    prices = _Prices(region, live_map)
+    spot_discount = float(a["spot_discount"])
+    root_gb = float(a["root_volume_gb"])
+    lines: list[CostLine] = []
+    unpriced: list[str] = []
+
+    # head node
+    head_price = prices.instance(t.compute.head_node)
+    lines.append(_instance_line(f"head node {t.compute.head_node}", hours_in_month, head_price, "24/7"))
+    if head_price is None:
+        unpriced.append(t.compute.head_node)
+    always_on_nodes = 1
+    elastic_node_hours = 0.0
+
+    # queues
+    for q in t.compute.queues:
+        spot = q.capacity_type == CapacityType.spot
+        factor = (1 - spot_discount) if spot else 1.0
+        kind = {CapacityType.spot: f"spot (assumed {spot_discount:.0%} below on-demand)",
+                CapacityType.capacity_block: "capacity block (priced as on-demand)"}.get(q.capacity_type, "")
+        resources = plan_queue(q)
+        for cr in resources:
+            if cr.min_count <= 0:
+                continue
+            chosen, price = _cheapest(cr.instance_types, prices)
+            label = chosen or "/".join(cr.instance_types)
+            note = _cheapest_note(cr.instance_types, chosen, kind)
+            lines.append(_instance_line(f"queue {q.name}: {cr.min_count} x {label} always on",
+                                        cr.min_count * hours_in_month, _times(price, factor), note))
+            always_on_nodes += cr.min_count
+            if price is None:
+                unpriced.extend(cr.instance_types)
+        elastic = max(q.max_count - q.min_count, 0)
+        if elastic and util > 0:
+            all_types = tuple(dict.fromkeys(it for cr in resources for it in cr.instance_types))
+            chosen, price = _cheapest(all_types, prices)
+            node_hours = util * elastic * hours_per_month
+            label = chosen or "/".join(all_types)
+            note = _cheapest_note(all_types, chosen, kind)
+            lines.append(_instance_line(
+                f"queue {q.name}: expected use of {elastic} elastic x {label}", node_hours,
+                _times(price, factor), note))
+            elastic_node_hours += node_hours
+            if price is None:
+                unpriced.extend(all_types)
+
+    # root volumes (pro rata for elastic node-hours)
+    root_gb_months = root_gb * (always_on_nodes + elastic_node_hours / hours_in_month)
+    lines.append(CostLine("root volumes (EBS gp3)", root_gb_months, "GB-month", prices.storage("ebs_gp3_gb_month"),
+                          root_gb_months * prices.storage("ebs_gp3_gb_month")))
+
+    # storage
+    not_counted: list[str] = []
+    for s in t.shared_storage:
+        if s.file_system_id:
+            not_counted.append(f"shared_storage {s.name} ({s.file_system_id})")
+            continue
+        if s.type == StorageType.ebs:
+            unit, note = prices.storage("ebs_gp3_gb_month"), ""
+            item = f"shared storage {s.name} (EBS gp3, {s.size_gb} GB)"
+        elif s.type == StorageType.efs:
+            unit, note = prices.storage("efs_standard_gb_month"), "EFS bills stored data; size_gb taken as stored GB"
+            item = f"shared storage {s.name} (EFS Standard, {s.size_gb} GB)"
+        else:
+            unit, note = prices.storage("fsx_lustre_gb_month", "SCRATCH_2"), "SCRATCH_2 deployment assumed"
+            item = f"shared storage {s.name} (FSx for Lustre, {s.size_gb} GB)"
+        lines.append(CostLine(item, s.size_gb, "GB-month", unit, s.size_gb * unit, note))
+    for fsx in t.data.fsx_lustre:
+        if fsx.file_system_id:
+            not_counted.append(f"data.fsx_lustre {fsx.mount_point} ({fsx.file_system_id})")
+            continue
+        unit = prices.storage("fsx_lustre_gb_month", fsx.deployment_type)
+        lines.append(CostLine(f"FSx for Lustre {fsx.mount_point} ({fsx.deployment_type}, {fsx.storage_capacity_gb} GB)",
+                              fsx.storage_capacity_gb, "GB-month", unit, fsx.storage_capacity_gb * unit))
+    created_efs = [e.mount_point for e in t.data.efs if not e.file_system_id]
+    not_counted += [f"data.efs {e.mount_point} ({e.file_system_id})" for e in t.data.efs if e.file_system_id]
+
+    # network
+    nat_reason = "networking.public_only" if t.networking.public_only else (
+        "networking.subnet_id (your network)" if t.networking.subnet_id else None)
+    if nat_reason is None:
+        gb = float(a["nat_gb_per_month"])
+        lines.append(CostLine("NAT gateway (hours)", hours_in_month, "hour", prices.nat("hour"),
+                              hours_in_month * prices.nat("hour")))
+        lines.append(CostLine("NAT gateway (data processed)", gb, "GB", prices.nat("gb_processed"),
+                              gb * prices.nat("gb_processed"), f"assumed {gb:.0f} GB a month through the NAT"))
+
+    total = round(sum(line.monthly_usd for line in lines), 2)
+    for line in lines:
+        line.monthly_usd = round(line.monthly_usd, 2)
+
+    assumptions = [
+        f"head node and min_count nodes run 24/7 ({hours_in_month:.0f} h/month)",
+        f"elastic nodes: {util:.0%} of (max_count - min_count) nodes busy for {hours_per_month:g} h/month",
+        f"spot: {spot_discount:.0%} below on-demand (real spot prices vary by type, zone and hour)",
+        f"root volumes: {root_gb:.0f} GB gp3 per node",
+        "multi-type queues are priced at their cheapest type; Slurm may start dearer ones",
+        "S3 mounts, data transfer out, snapshots and CloudWatch are not included",
+    ]
+    if nat_reason:
+        assumptions.append(f"no NAT gateway ({nat_reason})")
+    if prices.multiplier != 1.0:
+        assumptions.append(f"{region} prices = {data['base_region']} prices x {prices.multiplier} (approximate)")
+    if created_efs:
+        assumptions.append(f"EFS created for {', '.join(created_efs)} bills per GB stored "
+                           f"(${prices.storage('efs_standard_gb_month'):.2f}/GB-month): not included")
+    if not_counted:
+        assumptions.append("existing file systems are not counted: " + ", ".join(not_counted))
+    warnings = list(prices.warnings) + live_problems
+    if unpriced:
+        warnings.append(f"no price for {', '.join(sorted(set(unpriced)))}: those lines are not in the total"
+                        + ("" if live else " (try --live)"))
+    return Estimate(lines, total, assumptions, data["price_date"], region, hours_per_month, util, live, warnings)
+
+
+def _times(price: float | None, factor: float) -> float | None:
+    return None if price is None else price * factor
+
+
+def _instance_line(item: str, hours: float, unit: float | None, note: str) -> CostLine:
+    return CostLine(item, hours, "instance-hour", unit, 0.0 if unit is None else hours * unit, note)
+
+
+def _cheapest_note(types: tuple[str, ...], chosen: str | None, kind: str) -> str:
+    parts = [kind] if kind else []
+    if len(types) > 1 and chosen:
+        parts.append(f"cheapest of {', '.join(types)}")
+    return "; ".join(parts)

@@ -1,0 +1,200 @@
+"""Cost arithmetic: hand-computed cases, every number written out.
+
+Prices used (pctl/data/instance_types.json and prices.json, us-east-1): t3.medium 0.0416, c5.large 0.085,
+m5.large 0.096, c6i.4xlarge 0.68, c6a.4xlarge 0.612 $/h; gp3 0.08, EFS 0.30, FSx Lustre SCRATCH_2 0.14,
+PERSISTENT_2 0.145 $/GB-month; NAT 0.045 $/h and 0.045 $/GB; eu-west-1 multiplier 1.11; spot 65% off;
+root volume 40 GB per node; elastic use 20% by default.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pctl.cost import estimate, price_table
+from pctl.model.template import Template
+
+
+def make(queues: list[dict], head: str = "t3.medium", region: str = "us-east-1", **extra: Any) -> Template:
+    return Template.model_validate(
+        {"cluster": {"name": "costly", "region": region}, "compute": {"head_node": head, "queues": queues}, **extra}
+    )
+
+
+def by_item(est) -> dict[str, Any]:
+    return {line.item: line for line in est.lines}
+
+
+def test_shipped_prices_are_what_these_tests_assume() -> None:
+    from pctl.instance_types import info
+
+    assert [info(t)["price_usd_hour"] for t in ("t3.medium", "c5.large", "m5.large", "c6i.4xlarge", "c6a.4xlarge")] \
+        == [0.0416, 0.085, 0.096, 0.68, 0.612]
+    p = price_table()
+    assert p["storage"]["ebs_gp3_gb_month"] == 0.08 and p["nat_gateway"] == {"hour": 0.045, "gb_processed": 0.045}
+    assert p["regional_multipliers"]["eu-west-1"] == 1.11 and p["assumptions"]["spot_discount"] == 0.65
+
+
+def test_on_demand_queue_with_nat_and_default_storage() -> None:
+    est = estimate(make([{"name": "cpu", "instance_types": ["c5.large"], "min_count": 2, "max_count": 10}]))
+    lines = by_item(est)
+    # head node: 730 h x 0.0416 = 30.368
+    assert lines["head node t3.medium"].monthly_usd == 30.37
+    # always on: 2 nodes x 730 h = 1460 h x 0.085 = 124.10
+    assert lines["queue cpu: 2 x c5.large always on"].monthly_usd == 124.10
+    # elastic: 20% x (10 - 2) nodes x 730 h = 1168 h x 0.085 = 99.28
+    elastic = lines["queue cpu: expected use of 8 elastic x c5.large"]
+    assert (elastic.quantity, elastic.monthly_usd) == (pytest.approx(1168), 99.28)
+    # root volumes: 40 GB x (1 head + 2 always on + 1168/730 = 1.6) = 184 GB-month x 0.08 = 14.72
+    assert lines["root volumes (EBS gp3)"].quantity == pytest.approx(184)
+    assert lines["root volumes (EBS gp3)"].monthly_usd == 14.72
+    # default /shared: 100 GB gp3 x 0.08 = 8.00; NAT: 730 x 0.045 = 32.85 and 100 GB x 0.045 = 4.50
+    assert lines["shared storage shared (EBS gp3, 100 GB)"].monthly_usd == 8.00
+    assert lines["NAT gateway (hours)"].monthly_usd == 32.85
+    assert lines["NAT gateway (data processed)"].monthly_usd == 4.50
+    # 30.368 + 124.10 + 99.28 + 14.72 + 8.00 + 32.85 + 4.50 = 313.818
+    assert est.monthly_total_usd == 313.82
+    assert est.warnings == []
+
+
+def test_spot_public_only_regional_multiplier_and_custom_usage() -> None:
+    t = make([{"name": "spot", "instance_types": ["m5.large"], "max_count": 4, "capacity_type": "spot"}],
+             head="c5.large", region="eu-west-1", networking={"public_only": True})
+    est = estimate(t, hours_per_month=100, utilisation=0.5)
+    lines = by_item(est)
+    # head: 0.085 x 1.11 = 0.09435 $/h x 730 = 68.8755
+    assert lines["head node c5.large"].monthly_usd == 68.88
+    # spot: 0.096 x 1.11 x (1 - 0.65) = 0.037296 $/h; 0.5 x 4 nodes x 100 h = 200 h -> 7.4592
+    spot = lines["queue spot: expected use of 4 elastic x m5.large"]
+    assert spot.unit_usd == pytest.approx(0.037296)
+    assert spot.monthly_usd == 7.46
+    assert "spot (assumed 65% below on-demand)" in spot.note
+    # root: 40 x (1 + 200/730) = 50.958904 GB-month x 0.0888 = 4.525151
+    assert lines["root volumes (EBS gp3)"].monthly_usd == 4.53
+    # shared: 100 x 0.0888 = 8.88; public_only: no NAT
+    assert lines["shared storage shared (EBS gp3, 100 GB)"].monthly_usd == 8.88
+    assert not any("NAT" in item for item in lines)
+    # 68.8755 + 7.4592 + 4.525151 + 8.88 = 89.739851
+    assert est.monthly_total_usd == 89.74
+    assert "no NAT gateway (networking.public_only)" in est.assumptions
+    assert "eu-west-1 prices = us-east-1 prices x 1.11 (approximate)" in est.assumptions
+
+
+def test_multi_type_queues_price_the_plan() -> None:
+    t = make([
+        # different vCPUs: one compute resource per type, min_count on the first (c6i.4xlarge)
+        {"name": "mixed", "instance_types": ["c6i.4xlarge", "c5.large"], "min_count": 1, "max_count": 5},
+        # same vCPUs: one flexible pool, priced at its cheapest type (c6a.4xlarge)
+        {"name": "flex", "instance_types": ["c6i.4xlarge", "c6a.4xlarge"], "min_count": 1, "max_count": 1},
+    ], networking={"subnet_id": "subnet-0123456789abcdef0"})
+    lines = by_item(estimate(t, utilisation=0.2))
+    # 1 x c6i.4xlarge x 730 h x 0.68 = 496.40
+    assert lines["queue mixed: 1 x c6i.4xlarge always on"].monthly_usd == 496.40
+    # elastic 0.2 x 4 x 730 = 584 h at the queue's cheapest type c5.large: 584 x 0.085 = 49.64
+    mixed = lines["queue mixed: expected use of 4 elastic x c5.large"]
+    assert mixed.monthly_usd == 49.64
+    assert "cheapest of c6i.4xlarge, c5.large" in mixed.note
+    # flexible pool: 730 h x 0.612 = 446.76, labelled
+    flex = lines["queue flex: 1 x c6a.4xlarge always on"]
+    assert flex.monthly_usd == 446.76 and "cheapest of c6i.4xlarge, c6a.4xlarge" in flex.note
+    assert not any("elastic" in item for item in lines if item.startswith("queue flex"))  # max == min
+    assert not any("NAT" in item for item in lines)  # user subnet
+
+
+def test_storage_types_and_existing_file_systems() -> None:
+    t = make(
+        [{"name": "q", "instance_types": ["c5.large"], "max_count": 1}],
+        shared_storage=[
+            {"name": "apps", "mount_point": "/apps", "type": "efs", "size_gb": 50},
+            {"name": "scratch", "mount_point": "/scratch", "type": "fsx_lustre", "size_gb": 1200},
+            {"name": "old", "mount_point": "/old", "type": "efs", "file_system_id": "fs-0123456789abcdef0"},
+        ],
+        data={"fsx_lustre": [{"mount_point": "/fsx", "deployment_type": "PERSISTENT_2", "storage_capacity_gb": 2400}],
+              "efs": [{"mount_point": "/home2"}]},
+    )
+    est = estimate(t, utilisation=0)
+    lines = by_item(est)
+    assert lines["shared storage apps (EFS Standard, 50 GB)"].monthly_usd == 15.00  # 50 x 0.30
+    assert lines["shared storage scratch (FSx for Lustre, 1200 GB)"].monthly_usd == 168.00  # 1200 x 0.14
+    assert lines["FSx for Lustre /fsx (PERSISTENT_2, 2400 GB)"].monthly_usd == 348.00  # 2400 x 0.145
+    assert not any("old" in item for item in lines)
+    assert any("existing file systems are not counted" in a and "fs-0123456789abcdef0" in a for a in est.assumptions)
+    assert any("/home2" in a and "not included" in a for a in est.assumptions)
+    # utilisation 0: no elastic line; root volume for the head node only: 40 x 0.08 = 3.20
+    assert lines["root volumes (EBS gp3)"].monthly_usd == 3.20
+    # 30.368 + 3.20 + 15 + 168 + 348 + 32.85 + 4.50 = 601.918
+    assert est.monthly_total_usd == 601.92
+
+
+def test_uncovered_region_and_unknown_type_warn() -> None:
+    t = make([{"name": "q", "instance_types": ["c99.large"], "max_count": 2}], region="af-south-1")
+    est = estimate(t)
+    assert any("no price data for af-south-1" in w for w in est.warnings)
+    assert any("no price for c99.large" in w and "--live" in w for w in est.warnings)
+    line = by_item(est)["queue q: expected use of 2 elastic x c99.large"]
+    assert (line.unit_usd, line.monthly_usd) == (None, 0.0)
+    # us-east-1 prices, unknown line excluded: 30.368 + root 40 x (1 + 292/730) x 0.08 = 4.48 + 8 + 32.85 + 4.5
+    assert est.monthly_total_usd == round(30.368 + 40 * (1 + 292 / 730) * 0.08 + 8 + 32.85 + 4.5, 2) == 80.2
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [({"hours_per_month": 0}, "hours per month"),
+                                               ({"utilisation": 1.5}, "utilisation")])
+def test_bad_arguments(kwargs: dict, words: str) -> None:
+    from pctl.errors import PctlError
+
+    with pytest.raises(PctlError, match=words):
+        estimate(make([{"name": "q", "instance_types": ["c5.large"]}]), **kwargs)
+
+
+def test_render_and_dict_agree() -> None:
+    est = estimate(make([{"name": "q", "instance_types": ["c5.large"], "max_count": 10}]))
+    text = est.render_text()
+    assert f"TOTAL  ${est.monthly_total_usd:,.2f} per month" in text
+    assert "Assumptions:" in text and "price" in text
+    d = json.loads(json.dumps(est.to_dict()))
+    assert d["monthly_total_usd"] == est.monthly_total_usd and len(d["lines"]) == len(est.lines)
+
+
+def _price_item(usd: str) -> str:
+    return json.dumps({"product": {"attributes": {"instanceType": "x"}},
+                       "terms": {"OnDemand": {"A.B": {"priceDimensions": {"A.B.C": {
+                           "unit": "Hrs", "pricePerUnit": {"USD": usd}}}}}}})
+
+
+def test_live_prices_via_price_list_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Price List API is stubbed with botocore's Stubber: moto's `pricing` support is too thin to
+    return EC2 products. The request parameters are checked against the real service model."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from pctl.cost import _live_filters
+
+    session = boto3.Session(region_name="us-east-1")
+    client = session.client("pricing", region_name="us-east-1")
+    monkeypatch.setattr(session, "client", lambda *a, **k: client)
+    stub = Stubber(client)
+    # sorted types: c5.large, t3.medium; c5.large live at 0.1 $/h, t3.medium fails (table price used)
+    stub.add_response("get_products", {"PriceList": [_price_item("0.1000000000")], "FormatVersion": "aws_v1"},
+                      {"ServiceCode": "AmazonEC2", "Filters": _live_filters("c5.large", "eu-west-1"),
+                       "FormatVersion": "aws_v1", "MaxResults": 10})
+    stub.add_client_error("get_products", "ThrottlingException", "slow down")
+    t = make([{"name": "q", "instance_types": ["c5.large"], "min_count": 1, "max_count": 1}], region="eu-west-1")
+    with stub:
+        est = estimate(t, live=True, session=session)
+    stub.assert_no_pending_responses()
+    lines = by_item(est)
+    assert lines["queue q: 1 x c5.large always on"].monthly_usd == 73.00  # live: 730 x 0.10, no multiplier
+    assert lines["head node t3.medium"].monthly_usd == 33.71  # table: 730 x 0.0416 x 1.11 = 33.70848
+    assert any("t3.medium unavailable" in w for w in est.warnings)
+    assert est.live
+
+
+def test_cli_cost_json(capsys: pytest.CaptureFixture[str]) -> None:
+    from pctl.cli import main
+
+    main(["cost", "starter", "--json", "--utilisation", "0", "--hours-per-month", "100"])
+    d = json.loads(capsys.readouterr().out)
+    assert d["utilisation"] == 0 and d["hours_per_month"] == 100
+    assert not any("elastic" in line["item"] for line in d["lines"])
