@@ -51,6 +51,7 @@ class CreateRequest(BaseModel):
     dry_run: bool = Field(False, description="Validate, render and plan only: creates nothing, needs no AWS account.")
     wait: bool = True
     verify: bool = Field(True, description="Run the software/users/jobs verification after create.")
+    rollback: bool = Field(True, description="On failure, delete what this run created. Off: keep it; a re-run resumes.")
     timeout_minutes: int = Field(90, ge=1, le=600)
 
 
@@ -65,6 +66,13 @@ class VerifyRequest(BaseModel):
     name: str
     timeout_minutes: int = Field(60, ge=1, le=600, description="How long to wait for the software install marker.")
     accept_new_host_key: bool = False
+    # Optional overrides of what the cluster's state records (or a node pctl did not create).
+    host: str | None = Field(None, description="Head node address; default: the one recorded at create.")
+    port: int = Field(22, ge=1, le=65535)
+    user: str | None = Field(None, description="SSH user; default: the OS's default user (ec2-user, ubuntu...).")
+    key_path: str | None = Field(None, description="SSH private key on the worker; default ~/.ssh/<key_name>.pem or the agent.")
+    template: TemplateSource | None = Field(None, description="The cluster's template; default: the one recorded at create.")
+    expected_fingerprint: str | None = Field(None, description="Head node host key fingerprint (SHA256:...), from its console output.")
 
 
 class AmiBuildRequest(BaseModel):
