@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pctl.model.constants import (
+    AMI_SPACK_ROOT,
     DEFAULT_SHARED_MOUNT,
     DEFAULT_SHARED_SIZE_GB,
     DEFAULT_SPACK_VERSION,
@@ -169,6 +170,10 @@ class Template(Strict):
 
     @property
     def spack_root(self) -> str:
+        # install: ami bakes Spack into a local path of the image; software.spack_root names a
+        # shared path and applies to install: shared only.
+        if self.software.install is InstallMode.ami:
+            return AMI_SPACK_ROOT
         return self.software.spack_root or f"{self.software_mount}/spack"
 
 

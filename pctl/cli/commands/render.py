@@ -1,0 +1,50 @@
+"""`pctl render TEMPLATE -o DIR`: the pcluster config, node scripts and Spack environment, offline."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("render")
+@click.argument("template")
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Directory to write cluster-config.yaml, scripts/, spack/ and modules/ into.")
+@click.option("--subnet-id", help="Subnet for the head node (and compute, unless --compute-subnet-id).")
+@click.option("--compute-subnet-id", help="Subnet for the compute queues.")
+@click.option("--key-name", help="EC2 key pair for SSH to the head node.")
+@click.option("--ssh-cidr", help="CIDR allowed to SSH to the head node (default: the template's, else the VPC's).")
+@click.option("--scripts-s3-prefix", help="s3://bucket/prefix where the files of scripts/ are uploaded.")
+@click.option("--custom-ami", help="AMI id (install: ami, or any custom image).")
+def cli(template: str, outdir: str, subnet_id: str | None, compute_subnet_id: str | None, key_name: str | None,
+        ssh_cidr: str | None, scripts_s3_prefix: str | None, custom_ami: str | None) -> None:
+    """Render TEMPLATE (a path or a library name) to files, without touching AWS.
+
+    Values you do not pass stay as placeholders marked `# PCTL-PLACEHOLDER` in the config.
+    Invalid templates print the validation report and exit 1.
+    """
+    from pathlib import Path
+
+    from pctl.library import resolve
+    from pctl.render import RenderOptions, render
+    from pctl.validation import validate_file
+
+    report, loaded = validate_file(resolve(template))
+    if not report.ok(False) or loaded.template is None:
+        click.echo(report.render(), err=True)
+        click.echo(f"{report.source}: invalid ({len(report.errors)} errors, {len(report.warnings)} warnings)", err=True)
+        sys.exit(1)
+    if report.warnings:
+        click.echo(report.render(), err=True)
+
+    options = RenderOptions(subnet_id=subnet_id, compute_subnet_id=compute_subnet_id, key_name=key_name,
+                            ssh_allowed_cidr=ssh_cidr, scripts_s3_prefix=scripts_s3_prefix, custom_ami=custom_ami)
+    rendered = render(loaded.template, options)
+    out = Path(outdir)
+    for path in rendered.write(out):
+        click.echo(f"wrote {path}")
+    if rendered.placeholders:
+        click.echo(f"{len(rendered.placeholders)} placeholder(s) left in {out / 'cluster-config.yaml'}:")
+        for description in dict.fromkeys(rendered.placeholders):
+            click.echo(f"  - {description}")

@@ -1,0 +1,64 @@
+"""What the caller knows about AWS when rendering; every missing value becomes a marked placeholder."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pctl.errors import ConfigError
+from pctl.validation import rules
+
+# Obvious values that can never be real resources, each marked in the YAML by PLACEHOLDER_MARK.
+PLACEHOLDER_MARK = "PCTL-PLACEHOLDER"
+PLACEHOLDER_SUBNET = "subnet-00000000000000000"
+PLACEHOLDER_KEY_NAME = "pctl-placeholder-key"
+PLACEHOLDER_SCRIPTS_BUCKET = "pctl-placeholder"
+PLACEHOLDER_AMI = "ami-00000000000000000"
+PLACEHOLDER_CAPACITY_RESERVATION = "cr-00000000000000000"
+
+AMI_ID_RE = re.compile(r"^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$")  # pcluster's PCLUSTER_AMI_ID_REGEX
+
+
+@dataclass
+class RenderOptions:
+    """AWS facts the template does not hold. All optional; options win over the template's own values."""
+
+    subnet_id: str | None = None
+    compute_subnet_id: str | None = None
+    key_name: str | None = None
+    ssh_allowed_cidr: str | None = None
+    scripts_s3_prefix: str | None = None  # "s3://bucket/prefix" where the files of scripts/ are uploaded
+    custom_ami: str | None = None
+    extra_tags: dict[str, str] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Refuse malformed values before they reach a config or a script."""
+        for name in ("subnet_id", "compute_subnet_id"):
+            value = getattr(self, name)
+            if value is not None and not rules.SUBNET_RE.match(value):
+                raise ConfigError(f"{value!r} is not a subnet id", "e.g. subnet-0123456789abcdef0")
+        if self.key_name is not None and not rules.KEY_NAME_RE.match(self.key_name):
+            raise ConfigError(f"{self.key_name!r} is not a valid key pair name", "use letters, digits, spaces and ._:/+=@-")
+        if self.ssh_allowed_cidr is not None:
+            problem = rules.cidr_problem(self.ssh_allowed_cidr)
+            if problem:
+                raise ConfigError(f"--ssh-cidr: {problem}", "e.g. 203.0.113.0/24")
+        if self.scripts_s3_prefix is not None:
+            bucket, _ = split_s3_url(self.scripts_s3_prefix)
+            problem = rules.s3_bucket_problem(bucket)
+            if problem or any(c in rules.SHELL_METACHARACTERS for c in self.scripts_s3_prefix):
+                raise ConfigError(f"{self.scripts_s3_prefix!r} is not an s3://bucket/prefix URL",
+                                  "e.g. s3://my-cluster-bucket/pctl/mycluster/scripts")
+        if self.custom_ami is not None and not AMI_ID_RE.match(self.custom_ami):
+            raise ConfigError(f"{self.custom_ami!r} is not an AMI id", "e.g. ami-0123456789abcdef0")
+        for key, value in self.extra_tags.items():
+            if not rules.TAG_KEY_RE.match(key) or not rules.TAG_VALUE_RE.match(value):
+                raise ConfigError(f"tag {key!r}={value!r} is not a valid AWS tag", "letters, digits, spaces and _.:/=+-@")
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """('bucket', 'prefix') of s3://bucket/prefix; the prefix has no leading or trailing slash."""
+    if not url.startswith("s3://"):
+        return "", ""
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+    return bucket, prefix.strip("/")
