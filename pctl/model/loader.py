@@ -102,8 +102,17 @@ def parse_yaml(text: str, source: str = "") -> Loaded:
                   code="yaml", line=line, column=col)
         )
         return loaded
-    except yaml.YAMLError as exc:  # non-marked errors (rare)
-        loaded.issues.append(Issue(Level.ERROR, (), f"YAML error: {exc}", code="yaml"))
+    except yaml.reader.ReaderError as exc:  # control characters: no mark, but a character position
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        loaded.issues.append(
+            Issue(Level.ERROR, (), f"YAML cannot contain the control character U+{char:04X}",
+                  hint="delete it (it often comes from copy-paste)", code="yaml", line=line, column=column)
+        )
+        return loaded
+    except yaml.YAMLError as exc:  # other unmarked errors (rare)
+        loaded.issues.append(Issue(Level.ERROR, (), f"YAML error: {exc}", code="yaml", line=1, column=1))
         return loaded
     if node is not None:
         _walk(node, (), loaded.marks)

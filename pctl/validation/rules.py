@@ -18,7 +18,8 @@ QUEUE_NAME_MAX = 25  # also compute resource names
 POSIX_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 MOUNT_POINT_RE = re.compile(r"^/[A-Za-z0-9._/-]+$")
 SUBNET_RE = re.compile(r"^subnet-[0-9a-f]{8,17}$")
-FS_ID_RE = re.compile(r"^fs-[0-9a-f]{8,17}$")
+EFS_ID_RE = re.compile(r"^fs-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+FSX_ID_RE = re.compile(r"^fs-[0-9a-f]{17}$")  # pcluster requires the 17-digit form
 EBS_VOLUME_RE = re.compile(r"^vol-[0-9a-f]{8,17}$")
 KEY_NAME_RE = re.compile(r"^[A-Za-z0-9 ._:/+=@-]{1,255}$")
 SPACK_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+$")

@@ -284,7 +284,7 @@ class SharedStorageValidator(Validator):
                 yield self.issue(("shared_storage", i, "name"), f"storage name {s.name!r} is used twice", "rename one")
             fid = s.file_system_id
             if fid is not None:
-                regex = rules.EBS_VOLUME_RE if s.type is StorageType.ebs else rules.FS_ID_RE
+                regex = {StorageType.ebs: rules.EBS_VOLUME_RE, StorageType.efs: rules.EFS_ID_RE}.get(s.type, rules.FSX_ID_RE)
                 if not regex.match(fid):
                     yield self.issue(("shared_storage", i, "file_system_id"), f"{fid!r} is not a valid id",
                                      "vol-... for EBS, fs-... for EFS/FSx")
@@ -302,11 +302,11 @@ def _fsx_size_ok(size: int) -> bool:
 class DataVolumeValidator(Validator):
     def check(self, t: Template) -> Iterator[Issue]:
         for i, e in enumerate(t.data.efs):
-            if e.file_system_id and not rules.FS_ID_RE.match(e.file_system_id):
+            if e.file_system_id and not rules.EFS_ID_RE.match(e.file_system_id):
                 yield self.issue(("data", "efs", i, "file_system_id"), f"{e.file_system_id!r} is not an EFS id", "fs-0123456789abcdef0")
         for i, f in enumerate(t.data.fsx_lustre):
-            if f.file_system_id and not rules.FS_ID_RE.match(f.file_system_id):
-                yield self.issue(("data", "fsx_lustre", i, "file_system_id"), f"{f.file_system_id!r} is not an FSx id", "fs-0123456789abcdef0")
+            if f.file_system_id and not rules.FSX_ID_RE.match(f.file_system_id):
+                yield self.issue(("data", "fsx_lustre", i, "file_system_id"), f"{f.file_system_id!r} is not an FSx id", "17 hex digits: fs-0123456789abcdef0")
             if not f.file_system_id and not _fsx_size_ok(f.storage_capacity_gb):
                 yield self.issue(("data", "fsx_lustre", i, "storage_capacity_gb"), f"FSx for Lustre cannot be {f.storage_capacity_gb} GiB",
                                  "use 1200, 2400, or a multiple of 2400")
