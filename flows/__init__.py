@@ -1,0 +1,1 @@
+"""Prefect flows of the cluster lifecycle; each runnable as `python -m flows.NAME --help`."""

@@ -1,0 +1,288 @@
+"""The create flow: validate -> network -> AMI -> render -> upload scripts -> create cluster -> verify.
+
+Every AWS step is idempotent (it finds what it created before by tag) and cached on content (the template's
+sha256, names, fingerprints and the state's epoch; never clients), so a re-run after a failure repeats no
+finished work. After each step that created something a compensation goes on an explicit undo stack; on
+failure the stack unwinds newest-first (unless rollback is off) and the run fails with a message naming
+the failed step and what was cleaned up. The user's own subnet and buckets never go on the stack.
+
+    python -m flows.create templates/starter.yaml --dry-run
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from pctl import state
+from pctl.errors import PctlError
+from pctl.lifecycle import plan as plans
+from pctl.lifecycle.reach import aws_reachable
+from pctl.lifecycle.settings import CreateSettings, resolve
+from pctl.lifecycle.undo import UndoStack
+from pctl.model.template import InstallMode, Template
+from pctl.requests import CreateRequest
+from tasks import artifacts
+from tasks._common import log
+from tasks.render import render_cluster, rendered_dir
+from tasks.validate import (
+    ValidationFailed,
+    check_schema,
+    check_validators,
+    validate_online,
+    validate_template,
+)
+
+
+class CreateFailed(PctlError):
+    pass
+
+
+def _pcluster_version() -> str | None:
+    try:
+        from pctl.pcluster_engine import installed_version
+    except ImportError:
+        return None
+    try:
+        return installed_version()
+    except Exception:
+        return None
+
+
+def _cost(template: Template) -> tuple[str | None, float | None]:
+    try:
+        from pctl.cost import estimate
+    except ImportError:
+        return None, None
+    try:
+        est = estimate(template)
+    except Exception as exc:  # an estimate must never block a create
+        return f"Cost estimate unavailable: {exc}", None
+    return est.render_text(), est.monthly_total_usd
+
+
+@flow(name="create-cluster", log_prints=False)
+def create_cluster(request: CreateRequest) -> dict[str, Any]:
+    """Create a cluster from a template (or, with dry_run, only validate, render and plan)."""
+    text, source = request.template.resolve()
+    template = validate_template(text, source)
+    settings = resolve(template, text, request)
+    if request.dry_run:
+        return dry_run(template, settings, source).__dict__ | {"dry_run": True}
+    return _create(template, settings, source, request)
+
+
+def _check(name: str, problems: list[str] | None) -> plans.Check:
+    if problems is None:
+        return plans.Check(name, "skipped", "pctl.pcluster_engine is not available")
+    return plans.Check(name, "failed" if problems else "passed", "; ".join(problems))
+
+
+# ---- dry run ----------------------------------------------------------------------------------
+
+def dry_run(template: Template, settings: CreateSettings, source: str) -> plans.Plan:
+    """Validate, render, check with pcluster's schema (and validators when AWS answers); create nothing."""
+    plan = plans.build(template, settings, source, _pcluster_version())
+    plan.checks.append(plans.Check("template (offline)", "passed"))
+    rendered = render_cluster(template, settings.name, subnet_id=settings.subnet_id,
+                              compute_subnet_id=settings.compute_subnet_id, key_name=settings.key_name,
+                              ssh_allowed_cidr=settings.ssh_allowed_cidr)
+    plan.config_path = str(rendered_dir(settings.name) / "cluster-config.yaml")
+    plan.placeholders = list(rendered.placeholders)
+    plan.checks.append(_check("ParallelCluster schema (tier 1)", check_schema(rendered.config_text, settings.name)))
+    reach = aws_reachable(settings.region)
+    if reach.ok:
+        validate_online(template, settings.region, settings.subnet_id, settings.key_name)
+        plan.checks.append(plans.Check("AWS account checks", "passed", reach.reason))
+        found = check_validators(rendered.config_text, settings.name, settings.region)
+        check = _check("ParallelCluster validators (tier 2)", None if found is None else found[0])
+        if found is not None and found[1] and check.outcome == "passed":
+            check.detail = f"{len(found[1])} warnings: " + "; ".join(found[1])
+        plan.checks.append(check)
+    else:
+        plan.checks.append(plans.Check("ParallelCluster validators (tier 2)", "skipped", reach.reason))
+    plan.cost_text, plan.monthly_usd = _cost(template)
+    artifacts.publish_plan(plan)
+    artifacts.publish_config(settings.name, rendered.config_text)
+    failed = [c for c in plan.checks if c.outcome == "failed"]
+    if failed:
+        raise ValidationFailed(
+            "the rendered config does not pass ParallelCluster's checks:\n"
+            + "\n".join(f"  {c.name}: {c.detail}" for c in failed),
+            f"the config is at {plan.config_path}; fix the template field the message names",
+        )
+    log(f"dry run of {settings.name}: {len(plan.steps)} steps planned, nothing created")
+    return plan
+
+
+# ---- the real create --------------------------------------------------------------------------
+
+def _begin(settings: CreateSettings, source: str, rollback: bool) -> state.ClusterState:
+    """New state, or resume one a previous run left behind; refuses an existing, working cluster."""
+    st = state.load(settings.name)
+    if st is not None and st.status in (state.Status.ACTIVE, state.Status.DELETING, state.Status.DELETE_FAILED):
+        raise CreateFailed(f"cluster {settings.name!r} already exists (status {st.status})",
+                           f"`pctl status {settings.name}`, or pick another --name")
+    if st is None:
+        st = state.ClusterState(name=settings.name, region=settings.region)
+    elif st.region != settings.region:
+        raise CreateFailed(f"cluster {settings.name!r} was started in {st.region}, not {settings.region}",
+                           f"`pctl delete {settings.name}` first, or pick another --name")
+    else:
+        log(f"resuming {settings.name}: the previous run ended {st.status}")
+    st.template_source, st.template_hash = source, settings.template_hash
+    st.pcluster_version = _pcluster_version()
+    if settings.subnet_id:
+        st.user_supplied["subnet_id"] = settings.subnet_id
+    st.set_status(state.Status.CREATING, f"from {source}" + ("" if rollback else " (rollback off)"))
+    state.save(st)
+    return st
+
+
+def _create(template: Template, settings: CreateSettings, source: str, request: CreateRequest) -> dict[str, Any]:
+    from tasks import ami as ami_tasks
+    from tasks import bootstrap, cluster, network
+
+    name, region = settings.name, settings.region
+    rollback = getattr(request, "rollback", True)
+    with state.lock(name, "create"):
+        st = _begin(settings, source, rollback)
+        undo = UndoStack()
+        if not settings.user_network and not settings.ssh_allowed_cidr:
+            raise CreateFailed("no SSH CIDR for the security group pctl would create",
+                               "set networking.ssh_allowed_cidr, or `pctl config set ssh_allowed_cidr 203.0.113.0/24`")
+        cost_text, _ = _cost(template)
+        if cost_text:
+            log(cost_text)
+        step = "validate"
+        try:
+            validate_online(template, region, settings.subnet_id, settings.key_name)
+
+            step = "network"
+            if settings.user_network:
+                head_subnet, compute_subnet = settings.subnet_id, settings.compute_subnet_id
+                log(f"network: using your subnet {head_subnet} (pctl will never delete it)")
+            else:
+                # Pushed before the step: a network that fails half-way is still torn down (the
+                # compensation deletes what state recorded and what carries the cluster's tag).
+                undo.push(f"network of {name}", network.teardown, name, region)
+                net = network.ensure(name, region, template.networking.vpc_cidr, settings.ssh_allowed_cidr,
+                                     template.networking.public_only, template.cluster.tags, st.epoch)
+                head_subnet, compute_subnet = net.head_subnet_id, net.compute_subnet_id
+
+            step = "bootstrap bucket"
+            undo.push(f"bootstrap objects of {name}", bootstrap.teardown, name, region)
+            bucket = bootstrap.ensure_bucket(name, region, st.epoch)
+
+            custom_ami = None
+            if template.software.install is InstallMode.ami:
+                step = "AMI bake"
+                baked = ami_tasks.bake(template, region, bucket["bucket"], st.epoch, owner=name,
+                                       timeout_minutes=request.timeout_minutes)
+                custom_ami = baked["image_id"]
+                if baked["created"]:
+                    undo.push(f"image {custom_ami}", ami_tasks.delete, custom_ami, region)
+                state.update(name, lambda s: setattr(s, "ami_id", custom_ami))
+
+            step = "render"
+            rendered = render_cluster(template, name, subnet_id=head_subnet, compute_subnet_id=compute_subnet,
+                                      key_name=settings.key_name, ssh_allowed_cidr=settings.ssh_allowed_cidr,
+                                      scripts_s3_prefix=bucket["url"], custom_ami=custom_ami,
+                                      extra_tags={state_tag(): name})
+            step = "bootstrap upload"
+            bootstrap.upload(name, region, bucket["bucket"], bucket["prefix"], rendered.scripts)
+            artifacts.publish_config(name, rendered.config_text)
+
+            step = "cluster create"
+            undo.push(f"cluster {name}", cluster.delete, name, region, request.timeout_minutes)
+            cluster.create(name, rendered.config_text, region)
+            if request.wait:
+                info = cluster.wait_created(name, region, request.timeout_minutes)
+                state.update(name, lambda s: _record_cluster(s, info))
+        except BaseException as exc:
+            _fail(name, step, exc, undo if rollback else None)
+            raise  # _fail raises; this keeps type checkers honest
+
+        def _done(s: state.ClusterState) -> None:
+            s.set_status(state.Status.ACTIVE if request.wait else state.Status.CREATING,
+                         None if request.wait else "cluster create started; not waiting")
+            s.last_error = None
+
+        st = state.update(name, _done)
+    artifacts.publish_resources(name)
+    if request.wait and request.verify:
+        _verify(name)
+    return {"name": name, "region": region, "status": st.status, "head_node_public_ip": st.head_node_public_ip,
+            "resources": [r.model_dump() for r in st.resources]}
+
+
+def state_tag() -> str:
+    from pctl.model.constants import CLUSTER_TAG
+
+    return CLUSTER_TAG
+
+
+def _record_cluster(s: state.ClusterState, info: dict[str, Any]) -> None:
+    from pctl.lifecycle.pcluster_view import head_ips, status_of
+
+    s.cluster_status = status_of(info)
+    s.head_node_public_ip, s.head_node_private_ip = head_ips(info)
+
+
+def _reason(exc: BaseException) -> str:
+    """The error's own text (its first 15 lines: validation lists every problem), or its type."""
+    lines = str(exc).strip().splitlines()
+    return "\n".join(lines[:15]) if lines else type(exc).__name__
+
+
+def _fail(name: str, step: str, exc: BaseException, undo: UndoStack | None) -> None:
+    """Unwind (when rollback is on), record the outcome in state, raise one message that says it all."""
+    reason = _reason(exc)
+    if undo is None:
+        summary = "rollback is off: everything created so far is kept; re-run the same command to resume"
+        status = state.Status.CREATE_FAILED
+    else:
+        log(f"{step} failed; undoing {len(undo)} steps: {', '.join(reversed(undo.labels)) or 'none'}")
+        report = undo.unwind()
+        summary = report.summary()
+        status = state.Status.ROLLED_BACK if not report.failed else state.Status.CREATE_FAILED
+
+    def _record(s: state.ClusterState) -> None:
+        s.set_status(status, f"{step} failed: {reason.splitlines()[0]}")
+        s.last_error = f"{step} failed: {reason}. {summary}"
+        if undo is not None:
+            import uuid
+
+            s.epoch = uuid.uuid4().hex[:12]  # what the cache remembers is gone now
+
+    state.update(name, _record)
+    hint = getattr(exc, "hint", None)
+    if undo is None:
+        hint = hint or f"fix the cause, then re-run: it resumes (`pctl status {name}` shows what exists)"
+    else:
+        hint = hint or "fix the cause, then re-run the same command"
+    if isinstance(exc, KeyboardInterrupt):
+        raise CreateFailed(f"create of {name} interrupted during {step}. {summary}", hint) from exc
+    raise CreateFailed(f"create of {name} failed at step '{step}': {reason}\n{summary}", hint) from exc
+
+
+def _verify(name: str) -> None:
+    try:
+        from tasks import verify
+    except ImportError:
+        log("verify: tasks.verify is not available in this build; skipped")
+        return
+    fn = getattr(verify, "verify_cluster", None) or getattr(verify, "verify", None)
+    if fn is None:
+        log("verify: no verify task found; skipped")
+        return
+    fn(name)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pctl.cli import main
+
+    main(["create", *sys.argv[1:]])

@@ -1,0 +1,71 @@
+"""The delete flow: the cluster (waiting until it is gone), then the network in dependency order, the
+bootstrap objects, and the state. Never what the user supplied (their subnet, their buckets): only what
+pctl recorded in state or tagged with pctl:cluster.
+
+    python -m flows.delete NAME --yes
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from pctl import state
+from pctl.errors import PctlError
+from pctl.requests import DeleteRequest
+from tasks._common import log
+
+
+class DeleteFailed(PctlError):
+    pass
+
+
+@flow(name="delete-cluster", log_prints=False)
+def delete_cluster(request: DeleteRequest) -> dict[str, Any]:
+    from tasks import bootstrap, cluster, network, teardown
+
+    name = request.name
+    with state.lock(name, "delete"):
+        st = state.get(name)
+        region = request.region or st.region
+        st.set_status(state.Status.DELETING)
+        state.save(st)
+        step = "cluster"
+        try:
+            existed = cluster.delete(name, region, request.timeout_minutes, wait=request.wait)
+            if not request.wait and existed:
+                log(f"cluster {name} is deleting; run `pctl delete {name}` again to remove its network")
+                return {"name": name, "status": state.Status.DELETING, "kept": []}
+            step = "leftovers"
+            teardown.delete_leftovers(name, region)
+            step = "network"
+            network.teardown(name, region, request.timeout_minutes)
+            step = "bootstrap objects"
+            bootstrap.teardown(name, region)
+            step = "state"
+            kept = teardown.forget_state(name)
+        except BaseException as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+            def _record(s: state.ClusterState) -> None:
+                s.set_status(state.Status.DELETE_FAILED, f"{step}: {reason}")
+                s.last_error = f"delete stopped at {step}: {reason}"
+
+            if state.load(name) is not None:
+                state.update(name, _record)
+            remaining = state.load(name)
+            left = ", ".join(f"{r.kind} {r.id}" for r in remaining.resources) if remaining else "nothing recorded"
+            raise DeleteFailed(f"delete of {name} stopped at {step}: {reason}\nstill recorded: {left}",
+                               getattr(exc, "hint", None) or f"fix the cause and run `pctl delete {name}` again: "
+                               "it skips what is already gone") from exc
+    log(f"cluster {name} deleted")
+    return {"name": name, "status": "deleted", "kept": kept}
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pctl.cli import main
+
+    main(["delete", *sys.argv[1:]])

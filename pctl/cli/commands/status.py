@@ -1,0 +1,64 @@
+"""`pctl status NAME`: what pctl recorded, ParallelCluster's current view, and the next step to take."""
+
+from __future__ import annotations
+
+import click
+
+from pctl.cli.output import echo_json, table
+
+
+@click.command("status")
+@click.argument("name")
+@click.option("--refresh/--no-refresh", default=True, show_default=True,
+              help="Ask ParallelCluster for the live status (needs AWS).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cli(name: str, refresh: bool, as_json: bool) -> None:
+    """Show a cluster's details and what to do next.
+
+    Reads the state file directly (fast, no Prefect); the `cluster-status` flow does the same for the UI.
+    """
+    from pctl import state
+    from pctl.lifecycle.status import next_step
+    from pctl.lifecycle.timefmt import ago
+
+    st = state.get(name)
+    info, live_error = None, None
+    if refresh and st.status != state.Status.ROLLED_BACK:
+        try:
+            from pctl.lifecycle.pcluster_view import describe, head_ips, status_of
+
+            info = describe(name, st.region)
+            if info is not None:
+                def _apply(s: state.ClusterState) -> None:
+                    s.cluster_status = status_of(info)
+                    s.head_node_public_ip, s.head_node_private_ip = head_ips(info)
+
+                st = state.update(name, _apply)
+        except Exception as exc:  # offline or no credentials: the recorded state is still worth showing
+            live_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if as_json:
+        echo_json({"state": st.model_dump(), "pcluster": info, "next_step": next_step(st)})
+        return
+    rows = [
+        ("status", st.status),
+        ("ParallelCluster", st.cluster_status or ("unreachable: " + live_error if live_error else "-")),
+        ("region", st.region),
+        ("template", f"{st.template_source} (sha256 {st.template_hash[:12]})" if st.template_hash else "-"),
+        ("created", f"{st.created_at} ({ago(st.created_at)})"),
+        ("head node", " / ".join(x for x in (st.head_node_public_ip, st.head_node_private_ip) if x) or "-"),
+        ("AMI", st.ami_id or "official ParallelCluster image"),
+        ("pcluster version", st.pcluster_version or "-"),
+    ]
+    if st.user_supplied:
+        rows.append(("yours (never deleted)", ", ".join(f"{k} {v}" for k, v in st.user_supplied.items())))
+    if st.last_error:
+        rows.append(("last error", st.last_error))
+    click.echo(table(["", name], rows))
+    if st.resources:
+        click.echo("\nResources pctl created:")
+        click.echo(table(["KIND", "ID", "REGION", "CREATED"],
+                         [(r.kind, r.id, r.region, ago(r.created_at)) for r in st.resources]))
+    click.echo("\nHistory:")
+    for h in st.history[-8:]:
+        click.echo(f"  {h.at}  {h.status}" + (f": {h.detail}" if h.detail else ""))
+    click.echo(f"\nNext: {next_step(st)}")

@@ -1,0 +1,87 @@
+"""The plan of a create: what pctl would create, reuse or leave alone. Printed by `--dry-run`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+import jinja2
+
+from pctl.lifecycle.settings import CreateSettings
+from pctl.model.template import InstallMode, Template
+
+
+@dataclass
+class Step:
+    key: str
+    title: str
+    detail: str
+    creates: bool = True  # False: reuses or only reads (the user's subnet, an existing AMI)
+
+
+@dataclass
+class Check:
+    name: str
+    outcome: str  # "passed", "failed", "skipped"
+    detail: str = ""
+
+
+@dataclass
+class Plan:
+    name: str
+    region: str
+    source: str
+    template_hash: str
+    steps: list[Step] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    cost_text: str | None = None
+    monthly_usd: float | None = None
+    pcluster_version: str | None = None
+    config_path: str | None = None
+    placeholders: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return _env().get_template("plan.txt.j2").render(plan=self).rstrip() + "\n"
+
+    def markdown(self) -> str:
+        return _env().get_template("plan.md.j2").render(plan=self)
+
+
+@cache
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("pctl.lifecycle", "templates"),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+
+
+def build(template: Template, settings: CreateSettings, source: str, pcluster_version: str | None) -> Plan:
+    """The steps of a create, in order, from the template and the effective settings (no AWS calls)."""
+    t = template
+    plan = Plan(name=settings.name, region=settings.region, source=source,
+                template_hash=settings.template_hash, pcluster_version=pcluster_version)
+    if settings.user_network:
+        plan.steps.append(Step("network", "network", f"use your subnet {settings.subnet_id} (pctl never deletes it)", False))
+    else:
+        net = t.networking
+        parts = [f"VPC {net.vpc_cidr}", "internet gateway", "public subnet"]
+        if not net.public_only:
+            parts += ["private subnet", "NAT gateway"]
+        ssh = settings.ssh_allowed_cidr or "nowhere (no ssh_allowed_cidr set)"
+        parts.append(f"security group (SSH from {ssh})")
+        plan.steps.append(Step("network", "network", "create " + ", ".join(parts)))
+    plan.steps.append(Step("bootstrap", "bootstrap scripts",
+                           "upload the rendered node scripts to an encrypted S3 bucket (pctl's own, per account)"))
+    if t.software.install is InstallMode.ami:
+        plan.steps.append(Step("ami", "custom AMI",
+                               f"bake an image with {len(t.software.spack_packages)} Spack packages "
+                               "(reused when one with the same fingerprint exists)"))
+    else:
+        plan.steps.append(Step("ami", "image", f"official ParallelCluster image for {t.cluster.os}; "
+                               f"Spack installs {len(t.software.spack_packages)} packages on {t.software_mount} after boot", False))
+    queues = ", ".join(f"{q.name} ({'/'.join(q.instance_types)}, {q.min_count}-{q.max_count})" for q in t.compute.queues)
+    plan.steps.append(Step("cluster", "cluster",
+                           f"create {settings.name} with ParallelCluster {pcluster_version or '?'}: "
+                           f"head node {t.compute.head_node}, queues {queues}"))
+    plan.steps.append(Step("verify", "verify", "check software, users and a test job on the head node", False))
+    return plan

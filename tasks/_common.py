@@ -1,0 +1,95 @@
+"""What every lifecycle task shares: the retry rule, logging that also reaches the CLI, cache keys."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.tasks import exponential_backoff
+
+from pctl.lifecycle import progress
+
+# Transient AWS errors (throttling, 5xx, timeouts) get three more tries, backing off 5, 10, 20 s.
+AWS_RETRIES = 3
+AWS_RETRY_DELAYS = exponential_backoff(backoff_factor=5)
+
+
+def _causes(exc: BaseException | None) -> list[BaseException]:
+    out = []
+    while exc is not None and len(out) < 8:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+def transient_failure(task: Any, task_run: Any, state: Any) -> bool:
+    """retry_condition_fn: retry only transient AWS errors; validation and permission errors fail at once."""
+    from pctl.aws.errors import is_transient
+
+    try:
+        exc = state.result(raise_on_failure=False)
+    except Exception as err:  # the result itself could not be read: judge that error
+        exc = err
+    if not isinstance(exc, BaseException):
+        return False
+    return any(is_transient(e) for e in _causes(exc))
+
+
+def log(message: str) -> None:
+    """Log to the Prefect run (UI) and to in-process listeners (the CLI)."""
+    with contextlib.suppress(Exception):  # outside a run (plain-Python callers, tests)
+        get_run_logger().info(message)
+    progress.emit(message)
+
+
+def content_key(*parts: object) -> str:
+    """A cache key from content only (template sha256, names, fingerprints, state epoch): never clients."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(repr(p).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def poll_seconds(default: float = 5.0) -> float:
+    """Seconds between AWS describes. PCTL_POLL_SECONDS shortens it (flow tests under moto use ~0.05)."""
+    import os
+
+    try:
+        return float(os.environ.get("PCTL_POLL_SECONDS", default))
+    except ValueError:
+        return default
+
+
+def record_created(cluster_name: str):  # -> Callable[[Resource], None]
+    """An on_created callback: writes each new resource into the cluster's state the moment it exists."""
+    from pctl import state
+
+    def record(resource) -> None:
+        state.update(cluster_name, lambda s: s.add_resource(resource.kind, resource.id, resource.region,
+                                                            dict(resource.extra)))
+        log(f"created {resource.kind} {resource.id}")
+
+    return record
+
+
+def forget(cluster_name: str, resources) -> None:
+    """Drop deleted resources from the cluster's state (a missing state is fine: nothing to forget)."""
+    from pctl import state
+
+    ids = {r.id for r in resources}
+    if ids and state.load(cluster_name) is not None:
+        state.update(cluster_name, lambda s: s.remove_resources(ids))
+
+
+def state_resources(cluster_name: str, *kinds: str) -> list:
+    """The cluster's recorded resources of these kinds, as pctl.aws Resources."""
+    from pctl import state
+    from pctl.aws.resource import Resource
+
+    st = state.load(cluster_name)
+    if st is None:
+        return []
+    return [Resource(r.kind, r.id, r.region, dict(r.extra)) for r in st.resources_of(*kinds)]

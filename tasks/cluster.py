@@ -1,0 +1,111 @@
+"""The cluster itself: pcluster's create, then polling describe_cluster until it is ready (bounded).
+
+This module is the boundary where flow tests mock `pctl.pcluster_engine`: ParallelCluster's own
+CloudFormation stack cannot run under moto (see docs/lifecycle.md).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from pctl.errors import AwsError, PctlError
+from pctl.lifecycle.pcluster_view import describe
+from pctl.lifecycle.pcluster_view import failures_of as _failures
+from pctl.lifecycle.pcluster_view import status_of as _status
+from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, log, poll_seconds, transient_failure
+
+IN_PROGRESS = {"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"}
+READY = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+GONE = {"DELETE_COMPLETE"}
+
+
+class ClusterFailed(PctlError):
+    pass
+
+
+
+__all__ = ["describe", "create", "wait_created", "delete", "ClusterFailed"]
+
+
+@task(name="cluster-create", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+      retry_condition_fn=transient_failure)
+def create(name: str, config_text: str, region: str) -> str:
+    """Start pcluster's create; a re-run finds the cluster already creating (or created) and does nothing."""
+    from pctl import pcluster_engine
+
+    status = _status(describe(name, region))
+    if status in IN_PROGRESS | READY:
+        log(f"cluster {name} already exists ({status}): not creating it again")
+        return status
+    if status is not None:
+        raise ClusterFailed(f"a cluster named {name} already exists in {region} with status {status}",
+                            f"delete it first (`pctl delete {name}`) or pick another --name")
+    log(f"creating cluster {name} with ParallelCluster (this takes 10-20 minutes)")
+    pcluster_engine.create_cluster(name, config_text, region)
+    return "CREATE_IN_PROGRESS"
+
+
+@task(name="cluster-wait", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+      retry_condition_fn=transient_failure)
+def wait_created(name: str, region: str, timeout_minutes: int) -> dict[str, Any]:
+    """Poll describe_cluster, logging each status change and a heartbeat line each minute."""
+    start = time.monotonic()
+    deadline = start + timeout_minutes * 60
+    last, last_heartbeat = None, start
+    while True:
+        info = describe(name, region)
+        status = _status(info)
+        elapsed = time.monotonic() - start
+        if status != last or time.monotonic() - last_heartbeat >= 60:
+            log(f"cluster {name}: {status or 'not found'} ({elapsed / 60:.1f} min)")
+            last, last_heartbeat = status, time.monotonic()
+        if info is None:
+            raise ClusterFailed(f"cluster {name} disappeared while it was being created")
+        if status in READY:
+            return info
+        if status not in IN_PROGRESS:
+            raise ClusterFailed(f"cluster {name} failed: {status}: {_failures(info)}",
+                                "the CloudFormation events say more: `pcluster get-cluster-stack-events "
+                                f"--cluster-name {name} --region {region}`")
+        if time.monotonic() >= deadline:
+            raise AwsError(f"cluster {name} is still {status} after {timeout_minutes} minutes",
+                           "raise --timeout, or check the stack in the CloudFormation console")
+        time.sleep(poll_seconds(15))
+
+
+@task(name="cluster-delete", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+      retry_condition_fn=transient_failure)
+def delete(name: str, region: str, timeout_minutes: int = 60, wait: bool = True) -> bool:
+    """Delete the cluster and (with wait) poll until pcluster no longer knows it. False: it did not exist."""
+    from pctl import pcluster_engine
+
+    info = describe(name, region)
+    if info is None:
+        log(f"cluster {name}: not in ParallelCluster (already deleted)")
+        return False
+    if _status(info) != "DELETE_IN_PROGRESS":
+        log(f"deleting cluster {name}")
+        pcluster_engine.delete_cluster(name, region)
+    if not wait:
+        return True
+    start = time.monotonic()
+    deadline = start + timeout_minutes * 60
+    last = None
+    while True:
+        status = _status(describe(name, region))
+        if status != last:
+            log(f"cluster {name}: {status or 'deleted'} ({(time.monotonic() - start) / 60:.1f} min)")
+            last = status
+        if status is None or status in GONE:
+            return True
+        if status == "DELETE_FAILED":
+            raise ClusterFailed(f"ParallelCluster could not delete {name} (DELETE_FAILED)",
+                                "see the CloudFormation stack events; then `pctl delete` again")
+        if time.monotonic() >= deadline:
+            raise AwsError(f"cluster {name} is still {status} after {timeout_minutes} minutes",
+                           f"`pctl delete {name}` again later; it resumes")
+        time.sleep(poll_seconds(15))

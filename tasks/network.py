@@ -1,0 +1,72 @@
+"""Network: the cluster's VPC, subnets, gateways and security group (only when no --subnet-id was given)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks._common import (
+    AWS_RETRIES,
+    AWS_RETRY_DELAYS,
+    content_key,
+    forget,
+    log,
+    poll_seconds,
+    record_created,
+    state_resources,
+    transient_failure,
+)
+
+NETWORK_KINDS = ("nat_gateway", "eip", "igw", "subnet", "route_table", "security_group", "vpc")
+
+
+def _cache_key(context: Any, p: dict[str, Any]) -> str:
+    # The state's epoch changes after a rollback or delete: a cached network id is never stale.
+    return content_key("network", p["name"], p["region"], p["vpc_cidr"], p["ssh_cidr"], p["public_only"],
+                       sorted((p.get("tags") or {}).items()), p["epoch"])
+
+
+@task(name="network", retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+      retry_condition_fn=transient_failure, cache_key_fn=_cache_key, persist_result=True)
+def ensure(name: str, region: str, vpc_cidr: str, ssh_cidr: str, public_only: bool,
+           tags: dict[str, str] | None, epoch: str):  # -> pctl.aws.network.Network
+    """Create the network, or find the one an earlier run made (by its pctl:cluster tags)."""
+    from pctl.aws.network import ensure_network
+    from pctl.aws.session import make_session
+
+    log(f"network: ensuring VPC {vpc_cidr} for {name} in {region}")
+    net = ensure_network(make_session(region), name, vpc_cidr=vpc_cidr, ssh_cidr=ssh_cidr,
+                         public_only=public_only, tags=dict(tags or {}), on_created=record_created(name),
+                         poll_s=poll_seconds())
+    log(f"network ready: {net.vpc_id}, head subnet {net.head_subnet_id}, compute subnet {net.compute_subnet_id}")
+    return net
+
+
+@task(name="delete-network", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+      retry_condition_fn=transient_failure)
+def teardown(name: str, region: str, timeout_minutes: int = 30) -> list[str]:
+    """Delete the network pctl made for `name`, dependents first: what state recorded plus anything tagged.
+
+    A user's subnet is never here: pctl records and tags only what it created.
+    """
+    from pctl.aws.errors import DeleteError
+    from pctl.aws.network import delete_resources, tagged_network_resources
+    from pctl.aws.session import make_session
+
+    session = make_session(region)
+    resources = list(dict.fromkeys(state_resources(name, *NETWORK_KINDS) + tagged_network_resources(session, name)))
+    if not resources:
+        log("network: nothing to delete")
+        return []
+    log(f"network: deleting {len(resources)} resources")
+    try:
+        deleted = delete_resources(session, resources, wait=True, timeout_s=timeout_minutes * 60,
+                                   poll_s=poll_seconds())
+    except DeleteError as exc:
+        forget(name, exc.deleted)
+        raise
+    forget(name, resources)  # gone now (or already gone before)
+    log(f"network deleted ({len(deleted)} resources)")
+    return [r.id for r in deleted]

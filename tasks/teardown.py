@@ -1,0 +1,50 @@
+"""Teardown's last steps: leftover builder instances, and forgetting the cluster's state."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from tasks._common import (
+    AWS_RETRIES,
+    AWS_RETRY_DELAYS,
+    forget,
+    log,
+    poll_seconds,
+    state_resources,
+    transient_failure,
+)
+
+
+@task(name="delete-leftovers", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+      retry_condition_fn=transient_failure)
+def delete_leftovers(name: str, region: str, timeout_minutes: int = 15) -> list[str]:
+    """Instances, instance profiles and roles an interrupted AMI bake left (recorded in state)."""
+    from pctl.aws.errors import DeleteError
+    from pctl.aws.network import delete_resources
+    from pctl.aws.session import make_session
+
+    leftovers = state_resources(name, "instance", "instance_profile", "iam_role")
+    if not leftovers:
+        return []
+    log(f"deleting {len(leftovers)} leftover resources: {', '.join(str(r) for r in leftovers)}")
+    try:
+        deleted = delete_resources(make_session(region), leftovers, wait=True, timeout_s=timeout_minutes * 60,
+                                   poll_s=poll_seconds())
+    except DeleteError as exc:
+        forget(name, exc.deleted)
+        raise
+    forget(name, leftovers)
+    return [r.id for r in deleted]
+
+
+@task(name="forget-state", cache_policy=NO_CACHE)
+def forget_state(name: str) -> list[str]:
+    """Remove the state file; returns the images kept (baked AMIs are shared by fingerprint, reused later)."""
+    from pctl import state
+
+    st = state.load(name)
+    kept = [r.id for r in st.resources_of("image")] if st else []
+    state.remove(name)
+    log(f"state of {name} removed" + (f"; kept images {', '.join(kept)} (`pctl ami delete`)" if kept else ""))
+    return kept

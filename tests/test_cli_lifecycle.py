@@ -1,0 +1,77 @@
+"""`pctl list`, `status` and `delete`'s confirmation: state only, no Prefect, no AWS."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from pctl import state
+from pctl.cli import cli
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("PCTL_HOME", str(tmp_path))
+    return tmp_path
+
+
+def _active(name="alpha") -> state.ClusterState:
+    st = state.ClusterState(name=name, region="eu-west-1", template_source="templates/starter.yaml",
+                            template_hash="f" * 64, head_node_public_ip="198.51.100.4")
+    st.set_status(state.Status.ACTIVE)
+    st.add_resource("vpc", "vpc-123", "eu-west-1")
+    st.user_supplied["subnet_id"] = "subnet-mine"
+    state.save(st)
+    return st
+
+
+def test_list_shows_clusters_and_reports_a_corrupt_file(home):
+    _active()
+    (home / "clusters" / "broken.json").write_text("{")
+    result = CliRunner().invoke(cli, ["list"])
+    assert result.exit_code == 0, result.output
+    assert "alpha" in result.output and "active" in result.output and "198.51.100.4" in result.output
+    assert "just now" in result.output
+    assert "broken" in result.output and "unreadable" in result.output
+
+
+def test_list_json():
+    _active()
+    data = json.loads(CliRunner().invoke(cli, ["list", "--json"]).output)
+    assert data[0]["name"] == "alpha" and data[0]["head_node_ip"] == "198.51.100.4"
+
+
+def test_status_shows_details_and_the_next_step():
+    _active()
+    result = CliRunner().invoke(cli, ["status", "alpha", "--no-refresh"])
+    assert result.exit_code == 0, result.output
+    assert "vpc-123" in result.output
+    assert "subnet_id subnet-mine" in result.output
+    assert "Next: ready: ssh to the head node (198.51.100.4)" in result.output
+
+
+def test_status_of_a_rolled_back_create_says_how_to_go_on():
+    st = _active("beta")
+    st.set_status(state.Status.ROLLED_BACK, "network failed")
+    st.resources = []
+    st.last_error = "network failed: quota"
+    state.save(st)
+    out = CliRunner().invoke(cli, ["status", "beta", "--no-refresh"]).output
+    assert "rolled back (nothing is left in AWS)" in out
+
+
+def test_delete_refuses_when_the_typed_name_differs():
+    _active()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["delete", "alpha"], input="alhpa\n")
+    assert result.exit_code != 0
+    assert "did not match" in str(result.exception)
+    assert state.get("alpha").status == state.Status.ACTIVE  # nothing happened
+
+
+def test_unknown_cluster_is_a_clear_error():
+    result = CliRunner().invoke(cli, ["status", "ghost"])
+    assert result.exit_code != 0
+    assert "no cluster named 'ghost'" in str(result.exception)

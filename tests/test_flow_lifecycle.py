@@ -1,0 +1,342 @@
+"""The lifecycle flows end to end, against one shared Prefect server and a moto server on 127.0.0.1.
+
+THE ONE MOCK: ParallelCluster's own CloudFormation stack cannot run under moto (see
+docs/lifecycle.md), so `pctl.pcluster_engine`'s create/describe/delete are replaced at the task boundary
+by `FakePcluster` below. Everything pctl itself creates (VPC, subnets, gateways, security group, bucket,
+objects) is real boto3 against moto.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import types
+from collections import Counter
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from pctl import state
+from pctl.errors import AwsError, NotFound, StateError
+from pctl.requests import CreateRequest, DeleteRequest, TemplateSource
+
+pytestmark = [pytest.mark.prefect]
+
+TEMPLATE = """
+cluster: {name: flowtest, region: us-east-1, os: alinux2023, key_name: mykey}
+compute:
+  head_node: t3.medium
+  queues:
+    - {name: compute, instance_types: [c6i.large], max_count: 4}
+software: {spack_packages: [zlib]}
+users: [{name: alice, uid: 2001, gid: 2001}]
+networking: {ssh_allowed_cidr: 203.0.113.0/24}
+"""
+
+
+class FakePcluster:
+    """Stands in for ParallelCluster's CloudFormation stack: create -> in progress -> complete; delete -> gone."""
+
+    def __init__(self) -> None:
+        self.clusters: dict[str, dict] = {}
+        self.calls: Counter[str] = Counter()
+        self.fail_create = False
+        self.fail_status = None  # e.g. "CREATE_FAILED": the stack fails while we wait
+
+    def create_cluster(self, name, config_text, region, **_):
+        self.calls["create"] += 1
+        if self.fail_create:
+            raise AwsError("injected: CreateCluster refused")
+        assert "subnet-" in config_text and "PCTL-PLACEHOLDER" not in config_text
+        self.clusters[name] = {"clusterName": name, "clusterStatus": "CREATE_IN_PROGRESS", "polls": 0}
+        return {"clusterName": name, "clusterStatus": "CREATE_IN_PROGRESS"}
+
+    def describe_cluster(self, name, region, **_):
+        self.calls["describe"] += 1
+        c = self.clusters.get(name)
+        if c is None:
+            raise NotFound(f"cluster {name} does not exist")
+        c["polls"] += 1
+        if c["clusterStatus"] == "CREATE_IN_PROGRESS" and c["polls"] >= 2:
+            c["clusterStatus"] = self.fail_status or "CREATE_COMPLETE"
+            c["headNode"] = {"publicIpAddress": "198.51.100.10", "privateIpAddress": "10.42.0.10"}
+            if self.fail_status:
+                c["failures"] = [{"failureCode": "HeadNodeBootstrapFailure", "failureReason": "injected"}]
+        if c["clusterStatus"] == "DELETE_IN_PROGRESS" and c["polls"] >= 2:
+            del self.clusters[name]
+            raise NotFound(f"cluster {name} does not exist")
+        return {k: v for k, v in c.items() if k != "polls"}
+
+    def delete_cluster(self, name, region, **_):
+        self.calls["delete"] += 1
+        self.clusters[name].update(clusterStatus="DELETE_IN_PROGRESS", polls=0)
+
+
+@pytest.fixture
+def pcluster(monkeypatch):
+    fake = FakePcluster()
+    try:
+        import pctl.pcluster_engine as engine
+    except ImportError:  # the engine module not built yet: give the flow a module with only these three
+        engine = types.ModuleType("pctl.pcluster_engine")
+        monkeypatch.setitem(sys.modules, "pctl.pcluster_engine", engine)
+    for fn in ("create_cluster", "describe_cluster", "delete_cluster"):
+        monkeypatch.setattr(engine, fn, getattr(fake, fn), raising=False)
+    return fake
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    """Every task keeps its retry count but waits 0 s between attempts."""
+    from prefect import Task
+
+    import flows.create
+    import tasks.bootstrap
+    import tasks.cluster
+    import tasks.network
+    import tasks.teardown
+    import tasks.validate
+
+    for mod in (tasks.bootstrap, tasks.cluster, tasks.network, tasks.teardown, tasks.validate, flows.create):
+        for attr, value in list(vars(mod).items()):
+            if isinstance(value, Task) and value.retries:
+                monkeypatch.setattr(mod, attr, value.with_options(retry_delay_seconds=0))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("PCTL_HOME", str(tmp_path / "pctl"))
+    return tmp_path / "pctl"
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts AWS API calls by name (e.g. calls['CreateVpc']) across every client the flow makes."""
+    counted: Counter[str] = Counter()
+    original = boto3.session.Session.client
+
+    def client(self, *args, **kwargs):
+        c = original(self, *args, **kwargs)
+        c.meta.events.register("before-call.*.*", lambda model, **_: counted.update([model.name]))
+        return c
+
+    monkeypatch.setattr(boto3.session.Session, "client", client)
+    return counted
+
+
+@pytest.fixture
+def env(prefect_server, aws_endpoint, home, pcluster, fast_retries, calls):
+    boto3.client("ec2", region_name="us-east-1").create_key_pair(KeyName="mykey", KeyType="rsa")
+    return types.SimpleNamespace(pcluster=pcluster, calls=calls, home=home, endpoint=aws_endpoint)
+
+
+def _request(**kw) -> CreateRequest:
+    return CreateRequest(template=TemplateSource(yaml=TEMPLATE), verify=False, timeout_minutes=1, **kw)
+
+
+def _pctl_tagged() -> dict[str, list[str]]:
+    """Everything in moto that carries pctl's tag (or is a bucket at all), by kind."""
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    tag = [{"Name": "tag-key", "Values": ["pctl:cluster"]}]
+    out = {
+        "vpcs": [v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]],
+        "subnets": [s["SubnetId"] for s in ec2.describe_subnets(Filters=tag)["Subnets"]],
+        "igws": [g["InternetGatewayId"] for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]],
+        "nats": [n["NatGatewayId"] for n in ec2.describe_nat_gateways(Filters=tag)["NatGateways"]
+                 if n["State"] not in ("deleted", "deleting")],
+        "sgs": [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]],
+        "instances": [i["InstanceId"] for r in ec2.describe_instances(Filters=tag)["Reservations"]
+                      for i in r["Instances"] if i["State"]["Name"] != "terminated"],
+        "images": [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]],
+        "buckets": [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]],
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+# ---- dry run --------------------------------------------------------------------------------------
+
+def test_dry_run_is_offline_and_creates_nothing(prefect_server, home, monkeypatch):
+    from flows.create import create_cluster
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(home / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    result = create_cluster(_request(dry_run=True))
+    assert result["dry_run"] is True
+    checks = {c.name: c.outcome for c in result["checks"]}
+    assert checks["template (offline)"] == "passed"
+    assert checks["ParallelCluster validators (tier 2)"] == "skipped"
+    assert [s.key for s in result["steps"]] == ["network", "bootstrap", "ami", "cluster", "verify"]
+    assert (home / "rendered" / "flowtest" / "cluster-config.yaml").exists()
+    assert state.list_all() == []  # a plan leaves no state behind
+
+
+def test_invalid_template_fails_at_once_with_the_line(prefect_server, home):
+    from flows.create import create_cluster
+    from tasks.validate import ValidationFailed
+
+    bad = TEMPLATE.replace("max_count: 4", "max_count: 0")
+    with pytest.raises(ValidationFailed, match="max_count"):
+        create_cluster(CreateRequest(template=TemplateSource(yaml=bad), dry_run=True))
+
+
+# ---- create and delete ----------------------------------------------------------------------------
+
+def test_create_then_delete_leaves_nothing(env):
+    from flows.create import create_cluster
+    from flows.delete import delete_cluster
+
+    result = create_cluster(_request())
+    assert result["status"] == "active"
+    st = state.get("flowtest")
+    assert st.head_node_public_ip == "198.51.100.10"
+    kinds = Counter(r.kind for r in st.resources)
+    assert kinds["vpc"] == 1 and kinds["subnet"] == 2 and kinds["nat_gateway"] == 1 and kinds["bucket_objects"] == 1
+    assert env.calls["CreateVpc"] == 1
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=st.bucket)["Contents"]]
+    assert "pctl/flowtest/scripts/head-node.sh" in keys
+    assert env.pcluster.calls["create"] == 1
+
+    out = delete_cluster(DeleteRequest(name="flowtest", timeout_minutes=1))
+    assert out["status"] == "deleted"
+    assert state.load("flowtest") is None
+    # The per-account bucket goes too: this cluster created it and it is empty now.
+    assert _pctl_tagged() == {}
+
+
+def test_user_subnet_is_used_and_never_deleted(env):
+    from flows.create import create_cluster
+    from flows.delete import delete_cluster
+
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    create_cluster(_request(subnet_id=subnet))
+    assert env.calls["CreateVpc"] == 1  # only ours, above
+    assert state.get("flowtest").user_supplied == {"subnet_id": subnet}
+    delete_cluster(DeleteRequest(name="flowtest", timeout_minutes=1))
+    assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["SubnetId"] == subnet
+    assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]
+
+
+# ---- faults, rollback, resume ---------------------------------------------------------------------
+
+def _boom(*_a, **_k):
+    raise AwsError("injected failure")
+
+
+FAULTS = {
+    # step name in the message -> (object, attribute) that raises
+    "network": ("pctl.aws.network", "_ensure_ssh_rule"),
+    "bootstrap bucket": ("pctl.aws.bucket", "ensure_bucket"),
+    "render": ("pctl.render", "render"),
+    "bootstrap upload": ("pctl.aws.bucket", "upload_texts"),
+    "cluster create": None,  # FakePcluster.fail_create
+    "cluster wait": None,  # FakePcluster.fail_status
+}
+
+
+@pytest.mark.parametrize("step", list(FAULTS))
+def test_a_failing_step_rolls_back_everything(env, monkeypatch, step):
+    from flows.create import CreateFailed, create_cluster
+
+    if step == "cluster create":
+        env.pcluster.fail_create = True
+        expected = "cluster create"
+    elif step == "cluster wait":
+        env.pcluster.fail_status = "CREATE_FAILED"
+        expected = "cluster create"
+    else:
+        module, attr = FAULTS[step]
+        monkeypatch.setattr(sys.modules[module] if module in sys.modules else __import__(module, fromlist=["x"]),
+                            attr, _boom)
+        expected = step
+    with pytest.raises(CreateFailed) as err:
+        create_cluster(_request())
+    message = str(err.value)
+    assert f"failed at step '{expected}'" in message
+    assert "injected" in message
+    assert _pctl_tagged() == {}
+    st = state.get("flowtest")
+    assert st.status == state.Status.ROLLED_BACK
+    assert st.resources == []
+    assert "cleaned up: " in message and "network of flowtest" in message
+
+
+def test_resume_after_a_failed_cluster_create_repeats_no_aws_work(env):
+    from flows.create import CreateFailed, create_cluster
+
+    env.pcluster.fail_create = True
+    with pytest.raises(CreateFailed, match="rollback is off"):
+        create_cluster(_request(rollback=False))
+    assert env.calls["CreateVpc"] == 1
+    assert state.get("flowtest").status == state.Status.CREATE_FAILED
+
+    env.pcluster.fail_create = False
+    env.calls.clear()
+    result = create_cluster(_request(rollback=False))
+    assert result["status"] == "active"
+    assert env.calls["CreateVpc"] == 0
+    assert env.calls["RunInstances"] == 0
+    assert env.calls["CreateNatGateway"] == 0
+
+
+def test_an_injected_throttling_error_is_survived(env, monkeypatch):
+    import pctl.aws.network as network
+    from flows.create import create_cluster
+
+    real = network.ensure_network
+    attempts = {"n": 0}
+
+    def throttled_once(*a, **k):
+        attempts["n"] += 1
+        if attempts["n"] == 1:
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "CreateVpc")
+        return real(*a, **k)
+
+    monkeypatch.setattr(network, "ensure_network", throttled_once)
+    assert create_cluster(_request())["status"] == "active"
+    assert attempts["n"] == 2
+    assert env.calls["CreateVpc"] == 1
+
+
+def test_a_permission_error_is_not_retried(env, monkeypatch):
+    import pctl.aws.network as network
+    from flows.create import CreateFailed, create_cluster
+
+    attempts = {"n": 0}
+
+    def denied(*a, **k):
+        attempts["n"] += 1
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "CreateVpc")
+
+    monkeypatch.setattr(network, "ensure_network", denied)
+    with pytest.raises(CreateFailed, match="network"):
+        create_cluster(_request())
+    assert attempts["n"] == 1
+
+
+def test_concurrent_creates_of_one_name_one_wins(env):
+    from flows.create import create_cluster
+
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with state.lock("flowtest", "create"):
+            held.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert held.wait(5)
+        with pytest.raises(StateError, match="locked by pid"):
+            create_cluster(_request())
+    finally:
+        release.set()
+        t.join(5)
+    assert env.calls["CreateVpc"] == 0
