@@ -1,0 +1,1 @@
+"""Prefect deployments of the pctl lifecycle flows: `python -m deployments.register`."""
