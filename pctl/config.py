@@ -16,13 +16,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pctl.errors import ConfigError
+from pctl.fsutil import atomic_write_text  # noqa: F401  (re-exported)
 
 CONFIG_FILE = "config.yaml"
 REGISTRY_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -244,22 +244,6 @@ _COMMENTS = {
     "key_name": "Default EC2 key pair for SSH to the head node.",
     "ssh_allowed_cidr": "Default CIDR allowed to SSH to head nodes (never 0.0.0.0/0 unless written here).",
 }
-
-
-def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write `text` to `path` so that readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def render_config(values: dict[str, Any]) -> str:

@@ -120,7 +120,7 @@ def build_index(directory: Path, *, author: str | None = None, write: bool = Tru
     Fields a publisher edits by hand (version, author, min_pctl_version) survive regeneration; when a
     template's bytes change and its version does not, the patch number is bumped (and said so).
     """
-    from pctl.config import atomic_write_text
+    from pctl.fsutil import atomic_write_text
     from pctl.validation import validate_text
     from pctl.validation.rules import spack_package_name
 

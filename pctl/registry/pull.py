@@ -67,7 +67,7 @@ def pull(ref: str, out: Path | None = None, *, force: bool = False, overwrite: b
     force: write even with validation errors or hook flags (they are still reported).
     overwrite: replace an existing file.
     """
-    from pctl.config import atomic_write_text
+    from pctl.fsutil import atomic_write_text
     from pctl.validation import validate_text
 
     found = resolve(ref)

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pctl.config import atomic_write_text, load_config, pctl_home
+from pctl.config import load_config, pctl_home
 from pctl.errors import NotFound
+from pctl.fsutil import atomic_write_text
 from pctl.registry.git import GitError, git, show_bytes
 from pctl.registry.index import INDEX_FILE, IndexEntry, RegistryError, parse_index
 
