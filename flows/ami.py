@@ -1,6 +1,9 @@
 """AMI flows: bake one template's image (`bake_ami`), and the scheduled rebuild of changed templates.
 
-    python -m flows.ami build templates/starter.yaml
+    python -m flows.ami build templates/starter.yaml [--subnet-id subnet-...]
+
+The builder runs in `subnet_id` (it needs the internet for Spack), else in a subnet of the region's
+default VPC; with neither the flow fails with that hint before anything is created.
 """
 
 from __future__ import annotations
@@ -32,8 +35,11 @@ def bake_ami(request: AmiBuildRequest) -> dict[str, Any]:
     text, source = request.template.resolve()
     template = validate_template(text, source)
     region = request.region or template.cluster.region
-    # No owner cluster: a standalone image has no per-cluster epoch; its fingerprint alone is the cache key.
-    return ami.bake(template, region, _bucket(region), "standalone", None, request.timeout_minutes, request.force)
+    # No owner cluster, so no state epoch to key a cache on: always run the task. Its own lookup by
+    # fingerprint (one DescribeImages) is the cache, and it never hands back an image deleted since.
+    bake = ami.bake.with_options(refresh_cache=True)
+    return bake(template, region, _bucket(region), "standalone", None, request.timeout_minutes, request.force,
+                request.subnet_id)
 
 
 @flow(name="rebuild-amis", log_prints=False)
@@ -41,9 +47,10 @@ def rebuild_amis(request: AmiRebuildRequest) -> list[dict[str, Any]]:
     """Re-bake only templates whose fingerprint has no image yet (a Spack or pcluster change)."""
     out = []
     for source in request.templates:
-        result = bake_ami(AmiBuildRequest(template=source, region=request.region))
-        log(f"{source.label()}: {'baked' if result['created'] else 'unchanged'} {result['image_id']}")
-        out.append({"template": source.label(), **result})
+        result = bake_ami(AmiBuildRequest(template=source, region=request.region, subnet_id=request.subnet_id))
+        outcome = "re-baked" if result["created"] else "unchanged (cached)"
+        log(f"{source.label()}: {outcome}: {result['image_id']} (fingerprint {result['fingerprint'][:12]})")
+        out.append({"template": source.label(), "outcome": outcome, **result})
     return out
 
 

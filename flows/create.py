@@ -21,6 +21,7 @@ from pctl.lifecycle import plan as plans
 from pctl.lifecycle.reach import aws_reachable
 from pctl.lifecycle.settings import CreateSettings, resolve
 from pctl.lifecycle.undo import UndoStack
+from pctl.model.constants import OS_DEFAULT_USER
 from pctl.model.template import InstallMode, Template
 from pctl.requests import CreateRequest
 from tasks import artifacts
@@ -70,7 +71,7 @@ def create_cluster(request: CreateRequest) -> dict[str, Any]:
     settings = resolve(template, text, request)
     if request.dry_run:
         return dry_run(template, settings, source).__dict__ | {"dry_run": True}
-    return _create(template, settings, source, request)
+    return _create(template, settings, source, request, text)
 
 
 def _check(name: str, problems: list[str] | None) -> plans.Check:
@@ -118,7 +119,8 @@ def dry_run(template: Template, settings: CreateSettings, source: str) -> plans.
 
 # ---- the real create --------------------------------------------------------------------------
 
-def _begin(settings: CreateSettings, source: str, rollback: bool) -> state.ClusterState:
+def _begin(settings: CreateSettings, source: str, rollback: bool, template: Template,
+           text: str) -> state.ClusterState:
     """New state, or resume one a previous run left behind; refuses an existing, working cluster."""
     st = state.load(settings.name)
     if st is not None and st.status in (state.Status.ACTIVE, state.Status.DELETING, state.Status.DELETE_FAILED):
@@ -133,6 +135,10 @@ def _begin(settings: CreateSettings, source: str, rollback: bool) -> state.Clust
         log(f"resuming {settings.name}: the previous run ended {st.status}")
     st.template_source, st.template_hash = source, settings.template_hash
     st.pcluster_version = _pcluster_version()
+    st.key_name = settings.key_name
+    # A copy of what was created, and who logs in: `pctl verify NAME` needs no flags after a create.
+    st.template_text = text
+    st.ssh_user = OS_DEFAULT_USER[template.cluster.os]
     if settings.subnet_id:
         st.user_supplied["subnet_id"] = settings.subnet_id
     st.set_status(state.Status.CREATING, f"from {source}" + ("" if rollback else " (rollback off)"))
@@ -140,14 +146,15 @@ def _begin(settings: CreateSettings, source: str, rollback: bool) -> state.Clust
     return st
 
 
-def _create(template: Template, settings: CreateSettings, source: str, request: CreateRequest) -> dict[str, Any]:
+def _create(template: Template, settings: CreateSettings, source: str, request: CreateRequest,
+            text: str) -> dict[str, Any]:
     from tasks import ami as ami_tasks
-    from tasks import bootstrap, cluster, network
+    from tasks import bootstrap, cluster, network, teardown
 
     name, region = settings.name, settings.region
     rollback = getattr(request, "rollback", True)
     with state.lock(name, "create"):
-        st = _begin(settings, source, rollback)
+        st = _begin(settings, source, rollback, template, text)
         undo = UndoStack()
         if not settings.user_network and not settings.ssh_allowed_cidr:
             raise CreateFailed("no SSH CIDR for the security group pctl would create",
@@ -156,6 +163,7 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
         if cost_text:
             log(cost_text)
         step = "validate"
+        warnings: list[str] = []
         try:
             validate_online(template, region, settings.subnet_id, settings.key_name)
 
@@ -178,12 +186,22 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
             custom_ami = None
             if template.software.install is InstallMode.ami:
                 step = "AMI bake"
+                # Pushed before the bake: a builder instance or IAM role a killed bake left (recorded in
+                # state the moment they existed) is deleted by the rollback too.
+                undo.push(f"AMI builder of {name}", teardown.delete_leftovers, name, region)
+                # The builder needs the internet: the cluster's public subnet, or the user's own subnet.
                 baked = ami_tasks.bake(template, region, bucket["bucket"], st.epoch, owner=name,
-                                       timeout_minutes=request.timeout_minutes)
+                                       timeout_minutes=request.timeout_minutes, subnet_id=head_subnet)
                 custom_ami = baked["image_id"]
                 if baked["created"]:
-                    undo.push(f"image {custom_ami}", ami_tasks.delete, custom_ami, region)
-                state.update(name, lambda s: setattr(s, "ami_id", custom_ami))
+                    undo.push(f"image {custom_ami}", ami_tasks.delete, custom_ami, region, name)
+                if baked.get("warning"):
+                    warnings.append(baked["warning"])
+
+                def _ami(s: state.ClusterState) -> None:
+                    s.ami_id, s.ami_pcluster_version = custom_ami, baked.get("pcluster_version")
+
+                state.update(name, _ami)
 
             step = "render"
             rendered = render_cluster(template, name, subnet_id=head_subnet, compute_subnet_id=compute_subnet,
@@ -200,6 +218,10 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
             if request.wait:
                 info = cluster.wait_created(name, region, request.timeout_minutes)
                 state.update(name, lambda s: _record_cluster(s, info))
+                try:  # nice to have: never worth rolling back a running cluster for
+                    cluster.record_host_keys(name, region, info)
+                except Exception as exc:
+                    log(f"WARNING: head node host keys not recorded: {_reason(exc).splitlines()[0]}")
         except BaseException as exc:
             _fail(name, step, exc, undo if rollback else None)
             raise  # _fail raises; this keeps type checkers honest
@@ -214,6 +236,7 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
     if request.wait and request.verify:
         _verify(name)
     return {"name": name, "region": region, "status": st.status, "head_node_public_ip": st.head_node_public_ip,
+            "ami_id": st.ami_id, "host_key_fingerprints": st.host_key_fingerprints, "warnings": warnings,
             "resources": [r.model_dump() for r in st.resources]}
 
 

@@ -23,6 +23,7 @@ def verify_cluster(request: VerifyRequest) -> dict[str, Any]:
     target = resolve_target(
         request.name, host=request.host, port=request.port, user=request.user, key_path=request.key_path,
         template_text=text, expected_fingerprint=request.expected_fingerprint,
+        accept_new_host_key=request.accept_new_host_key,
     )
     if label:
         from dataclasses import replace

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pctl.errors import ConfigError
-from pctl.fsutil import atomic_write_text  # noqa: F401  (re-exported)
+from pctl.fsutil import atomic_write_text
 
 CONFIG_FILE = "config.yaml"
 REGISTRY_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")

@@ -80,6 +80,7 @@ class AmiBuildRequest(BaseModel):
     region: str | None = None
     force: bool = Field(False, description="Bake even when an image with the same fingerprint exists.")
     timeout_minutes: int = Field(120, ge=1, le=600)
+    subnet_id: str | None = Field(None, description="Subnet for the builder (needs the internet); default: a default-VPC subnet.")
 
 
 class AmiRebuildRequest(BaseModel):
@@ -87,3 +88,4 @@ class AmiRebuildRequest(BaseModel):
 
     templates: list[TemplateSource] = Field(default_factory=list)
     region: str | None = None
+    subnet_id: str | None = Field(None, description="Subnet for the builders (needs the internet); default: a default-VPC subnet.")

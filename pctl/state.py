@@ -81,11 +81,20 @@ class ClusterState(BaseModel):
     # What the user brought: recorded so teardown can prove it never touches them.
     user_supplied: dict[str, str] = Field(default_factory=dict)
     ami_id: str | None = None
+    ami_pcluster_version: str | None = None  # the pcluster the AMI was baked for (its parallelcluster:version)
     bucket: str | None = None
     scripts_prefix: str | None = None
     head_node_public_ip: str | None = None
     head_node_private_ip: str | None = None
-    pcluster_version: str | None = None
+    head_node_instance_id: str | None = None
+    # SHA256 host key fingerprints from the head node's console output (cloud-init prints them at first
+    # boot): `pctl verify` trusts exactly these. Empty: none found; verify then needs --fingerprint.
+    host_key_fingerprints: list[str] = Field(default_factory=list)
+    # What `pctl verify NAME` needs with no flags: the template as created, the SSH user and key pair.
+    template_text: str | None = None
+    ssh_user: str | None = None
+    key_name: str | None = None
+    pcluster_version: str | None = None  # the pcluster that created the cluster
     cluster_status: str | None = None  # pcluster's own status, last seen
     last_error: str | None = None
     created_at: str = Field(default_factory=now)

@@ -448,8 +448,14 @@ def resolve_target(
     template_text: str | None = None,
     known_hosts: str | None = None,
     expected_fingerprint: str | None = None,
+    accept_new_host_key: bool = False,
 ) -> VerifyTarget:
-    """The node and template to verify: explicit values first, then the cluster's recorded state."""
+    """The node and template to verify: explicit values first, then the cluster's recorded state.
+
+    From state (no --host): the head node address, its SSH host key fingerprints (read from its console
+    output at create), the SSH user, the key pair and the template text as created. With no recorded
+    fingerprint and no key in known_hosts, the caller must pass --fingerprint or --accept-new-host-key.
+    """
     from pctl.model.constants import OS_DEFAULT_USER
 
     st = None
@@ -457,12 +463,16 @@ def resolve_target(
         from pctl import state
 
         st = state.get(name)
+    from_state = host is None
     if host is None:
         host = st.head_node_public_ip or st.head_node_private_ip
         if not host:
             raise VerifyFailed(f"cluster {name!r} has no head node address recorded (status {st.status})",
                                f"`pctl status {name}`; or pass --host")
     label = "<yaml>"
+    if template_text is None and template_path is None and st is not None and st.template_text:
+        # The copy taken at create: what the cluster was built from, even if the file changed since.
+        template_text, label = st.template_text, f"{st.template_source or name} (as created)"
     if template_text is None:
         ref = template_path or st.template_source
         if not ref or ref.startswith("<") or ref.startswith("registry:"):
@@ -476,14 +486,45 @@ def resolve_target(
         except OSError as exc:
             raise VerifyFailed(f"cannot read the template {path}: {exc.strerror}", "pass --template PATH") from None
         label = str(path)
+    if from_state and expected_fingerprint is None and st.host_key_fingerprints:
+        expected_fingerprint = ",".join(st.host_key_fingerprints)
+    if from_state:
+        user = user or st.ssh_user
     target = VerifyTarget(name=name, host=host, template_text=template_text, template_label=label,
                           user=user or "", port=port, key_path=key_path, known_hosts=known_hosts,
                           expected_fingerprint=expected_fingerprint)
     template = target.template()
+    if from_state and not expected_fingerprint and not accept_new_host_key and not _known_host(host, port, known_hosts):
+        where = f" (`aws ec2 get-console-output --instance-id {st.head_node_instance_id}`)" \
+            if st.head_node_instance_id else ""
+        raise VerifyFailed(
+            f"no SSH host key fingerprint is recorded for {name}'s head node {host}, and it is not in known_hosts",
+            f"read the SHA256 fingerprints from the instance's console output{where} and pass one with "
+            "--fingerprint SHA256:..., or pass --accept-new-host-key to trust the key it presents first",
+        )
     from dataclasses import replace
 
+    key_name = (st.key_name if from_state and st.key_name else None) or template.cluster.key_name
     return replace(target, user=user or OS_DEFAULT_USER[template.cluster.os],
-                   key_path=key_path or _default_key(template.cluster.key_name))
+                   key_path=key_path or _default_key(key_name))
+
+
+def _known_host(host: str, port: int, known_hosts: str | None) -> bool:
+    """Is there a key for host:port in the user's ~/.ssh/known_hosts or pctl's (or the given) file?"""
+    import paramiko
+
+    from pctl.ssh import host_key_name, pctl_known_hosts
+
+    files = [Path(known_hosts).expanduser()] if known_hosts else [Path.home() / ".ssh" / "known_hosts",
+                                                                  pctl_known_hosts()]
+    keys = paramiko.HostKeys()
+    for f in files:
+        if f.is_file():
+            try:
+                keys.load(str(f))
+            except (OSError, paramiko.SSHException):
+                continue
+    return keys.lookup(host_key_name(host, port)) is not None
 
 
 def run_verify(

@@ -2,6 +2,11 @@
 
 The fingerprint covers what goes into the image (OS, Spack version and packages, pcluster version), so
 an image is baked once and reused by every cluster and every re-run with the same software.
+
+A bake creates, for its duration only, an IAM role + instance profile that may read and write just
+s3://<bucket>/pctl-bakes/<fingerprint>/ (`pctl.aws.iam`). It is deleted after the bake whatever the
+outcome; the create flow also pushes an undo step (`tasks.teardown.delete_leftovers`) before the bake, so
+a run killed mid-bake is still cleaned up by its rollback or by `pctl delete`.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from tasks._common import (
     AWS_RETRIES,
     AWS_RETRY_DELAYS,
     content_key,
+    forget,
     log,
     poll_seconds,
     record_created,
+    state_resources,
     transient_failure,
 )
 
@@ -39,14 +46,16 @@ def _bake_key(context: Any, p: dict[str, Any]) -> str:
 @task(name="ami-bake", retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure, cache_key_fn=_bake_key, persist_result=True)
 def bake(template: Template, region: str, bucket: str, epoch: str, owner: str | None = None,
-         timeout_minutes: int = 120, force: bool = False) -> dict[str, Any]:
-    """{'image_id', 'fingerprint', 'created'}: an existing image with the same fingerprint, or a new one.
+         timeout_minutes: int = 120, force: bool = False, subnet_id: str | None = None) -> dict[str, Any]:
+    """{'image_id', 'fingerprint', 'created', 'pcluster_version', 'warning'}: a reused image or a new one.
 
-    `owner` is the cluster whose state records the builder instance and image the moment they exist (so a
-    crash leaves nothing unrecorded); a standalone `pctl ami build` has no owner.
+    `owner` is the cluster whose state records the builder's instance, role and image the moment they
+    exist (so a crash leaves nothing unrecorded); a standalone `pctl ami build` has no owner.
+    `subnet_id` is where the builder runs (it needs the internet); None: a default-VPC subnet.
     """
-    from pctl.aws import ami
+    from pctl.aws import ami, iam
     from pctl.aws.session import make_session
+    from pctl.pcluster_manager import check_version_match
     from pctl.render import ami_software_script
 
     session = make_session(region)
@@ -55,27 +64,81 @@ def bake(template: Template, region: str, bucket: str, epoch: str, owner: str | 
     if not force:
         found = ami.find_baked_image(session, fp)
         if found:
-            image_id = found if isinstance(found, str) else found.get("image_id") or found.get("ImageId")
-            log(f"AMI: reusing {image_id} (fingerprint {fp[:12]})")
-            return {"image_id": image_id, "fingerprint": fp, "created": False}
-    log(f"AMI: baking an image for fingerprint {fp[:12]} (this takes 20-60 minutes)")
-    result = ami.bake_image(
-        session, template=template, pcluster_version=version, script=ami_software_script(template),
-        bucket=bucket, timeout_s=timeout_minutes * 60, poll_s=poll_seconds(30),
-        on_created=record_created(owner) if owner else None, log=log,
-    )
-    image_id = result if isinstance(result, str) else getattr(result, "image_id", None) or result["image_id"]
+            image_id = found["ImageId"]
+            tagged = ami.image_pcluster_version(found)
+            # The fingerprint includes the version, so a mismatch means the tag was changed or the image
+            # came from elsewhere: pcluster would refuse it at create, so say it now.
+            warning = check_version_match(tagged, f"AMI {image_id}", installed=version)
+            if warning:
+                log(f"WARNING: {warning}")
+            log(f"AMI: reusing {image_id} (fingerprint {fp[:12]}, cached: nothing to bake)")
+            return {"image_id": image_id, "fingerprint": fp, "created": False,
+                    "pcluster_version": tagged or version, "warning": warning}
+    subnet = ami.builder_subnet(session, subnet_id)
+    log(f"AMI: baking an image for fingerprint {fp[:12]} in subnet {subnet} (this takes 20-60 minutes)")
+    on_created = record_created(owner) if owner else None
+    try:
+        profile = iam.ensure_builder_profile(
+            session, cluster=owner or "standalone", fingerprint=fp, bucket=bucket, prefix=ami.marker_prefix(fp),
+            on_created=on_created, poll_s=poll_seconds(2),
+        )
+        image_id = ami.bake_image(
+            session, template=template, pcluster_version=version, script=ami_software_script(template),
+            bucket=bucket, timeout_s=timeout_minutes * 60, poll_s=poll_seconds(30), on_created=on_created,
+            log=log, instance_profile=profile, subnet_id=subnet, profile_wait_s=120,
+        )
+    finally:
+        _remove_builder(session, fp, owner, bucket)
     log(f"AMI: {image_id} is ready")
-    return {"image_id": image_id, "fingerprint": fp, "created": True}
+    return {"image_id": image_id, "fingerprint": fp, "created": True, "pcluster_version": version, "warning": None}
+
+
+def _remove_builder(session: Any, fp: str, owner: str | None, bucket: str) -> None:
+    """After every bake: the builder instance (terminated, waited for), its role/profile and the bake's
+    S3 objects (script, markers; a failed bake's log was copied to $PCTL_HOME/logs first) go.
+
+    A failure here never masks the bake's own outcome: it is logged, and what remains stays recorded in
+    the owner's state, where the flow's undo step or `pctl delete` (delete_leftovers) finds it.
+    """
+    from pctl.aws import ami, iam
+    from pctl.aws.bucket import delete_prefix
+    from pctl.aws.errors import DeleteError
+    from pctl.aws.network import delete_resources
+
+    try:
+        delete_prefix(session, bucket, ami.marker_prefix(fp) + "/")
+    except Exception as exc:
+        log(f"WARNING: could not delete s3://{bucket}/{ami.marker_prefix(fp)}/: {exc}")
+    builders = [r for r in state_resources(owner, "instance") if r.extra.get("role") == "bake-builder"] if owner else []
+    targets = [*builders, *iam.builder_resources(session, fp)]
+    try:
+        delete_resources(session, targets, wait=True, timeout_s=900, poll_s=poll_seconds(5))
+    except DeleteError as exc:
+        if owner:
+            forget(owner, exc.deleted)
+        log(f"WARNING: could not delete {', '.join(str(r) for r in exc.remaining)} after the bake: {exc}; "
+            + ("`pctl delete` removes it" if owner else "delete it by hand (aws iam delete-instance-profile / "
+               "delete-role, or the console)"))
+        return
+    except Exception as exc:
+        log(f"WARNING: could not delete the image builder's role {iam.builder_name(fp)}: {exc}")
+        return
+    if owner:
+        forget(owner, targets)
+    log(f"AMI: builder role {iam.builder_name(fp)} deleted")
 
 
 @task(name="ami-delete", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
-def delete(image_id: str, region: str) -> None:
+def delete(image_id: str, region: str, owner: str | None = None) -> None:
+    """Deregister the image and delete its snapshots (a rollback's compensation); the owner forgets it."""
     from pctl.aws import ami
+    from pctl.aws.resource import Resource
     from pctl.aws.session import make_session
 
-    ami.delete_image(make_session(region), image_id)
+    deleted = ami.delete_image(make_session(region), image_id)
+    if owner:
+        forget(owner, [Resource("image", image_id, region), *deleted])
     log(f"AMI: deleted {image_id}")
 
 

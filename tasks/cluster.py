@@ -109,3 +109,40 @@ def delete(name: str, region: str, timeout_minutes: int = 60, wait: bool = True)
             raise AwsError(f"cluster {name} is still {status} after {timeout_minutes} minutes",
                            f"`pctl delete {name}` again later; it resumes")
         time.sleep(poll_seconds(15))
+
+
+@task(name="head-node-host-keys", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+      retry_condition_fn=transient_failure)
+def record_host_keys(name: str, region: str, info: dict[str, Any], attempts: int = 3) -> list[str]:
+    """Record the head node's instance id and SSH host key fingerprints (from its console output) in state.
+
+    Never fails the create: without fingerprints `pctl verify` asks for --fingerprint or
+    --accept-new-host-key instead. The console output can lag the boot by a minute, hence a few tries.
+    """
+    from pctl import state
+    from pctl.aws.hostkeys import console_fingerprints, head_node_instance_id
+    from pctl.aws.session import make_session
+
+    session = make_session(region)
+    instance_id = head_node_instance_id(session, name, info)
+    if instance_id is None:
+        log(f"head node of {name}: instance not found; host key fingerprints not recorded")
+        return []
+    fingerprints: list[str] = []
+    for attempt in range(attempts):
+        fingerprints = console_fingerprints(session, instance_id)
+        if fingerprints or attempt == attempts - 1:
+            break
+        time.sleep(poll_seconds(20))
+
+    def _record(s: state.ClusterState) -> None:
+        s.head_node_instance_id = instance_id
+        s.host_key_fingerprints = fingerprints
+
+    state.update(name, _record)
+    if fingerprints:
+        log(f"head node {instance_id}: recorded {len(fingerprints)} SSH host key fingerprints from its console output")
+    else:
+        log(f"head node {instance_id}: no SSH host key fingerprints in its console output; `pctl verify {name}` "
+            "will need --fingerprint (see `aws ec2 get-console-output`) or --accept-new-host-key")
+    return fingerprints

@@ -52,5 +52,5 @@ def raise_if_failed(result: dict[str, Any]) -> dict[str, Any]:
 
 def verify_cluster(name: str, timeout_minutes: int = 60, accept_new_host_key: bool = False) -> dict[str, Any]:
     """By cluster name (the create flow's last step): state gives the head node and the template."""
-    target = resolve_target(name)
+    target = resolve_target(name, accept_new_host_key=accept_new_host_key)
     return raise_if_failed(verify_node(target, accept_new_host_key, wait_timeout_s=timeout_minutes * 60))

@@ -2,7 +2,7 @@
 
 THE ONE MOCK: ParallelCluster's own CloudFormation stack cannot run under moto (see
 docs/lifecycle.md), so `pctl.pcluster_engine`'s create/describe/delete are replaced at the task boundary
-by `FakePcluster` below. Everything pctl itself creates (VPC, subnets, gateways, security group, bucket,
+by `FakePcluster` (tests/fixtures/lifecycle.py). Everything pctl itself creates (VPC, subnets, gateways, security group, bucket,
 objects) is real boto3 against moto.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pctl import state
-from pctl.errors import AwsError, NotFound, StateError
+from pctl.errors import AwsError, StateError
 from pctl.requests import CreateRequest, DeleteRequest, TemplateSource
 
 pytestmark = [pytest.mark.prefect]
@@ -35,75 +35,6 @@ networking: {ssh_allowed_cidr: 203.0.113.0/24}
 """
 
 
-class FakePcluster:
-    """Stands in for ParallelCluster's CloudFormation stack: create -> in progress -> complete; delete -> gone."""
-
-    def __init__(self) -> None:
-        self.clusters: dict[str, dict] = {}
-        self.calls: Counter[str] = Counter()
-        self.fail_create = False
-        self.fail_status = None  # e.g. "CREATE_FAILED": the stack fails while we wait
-
-    def create_cluster(self, name, config_text, region, **_):
-        self.calls["create"] += 1
-        if self.fail_create:
-            raise AwsError("injected: CreateCluster refused")
-        assert "subnet-" in config_text and "PCTL-PLACEHOLDER" not in config_text
-        self.clusters[name] = {"clusterName": name, "clusterStatus": "CREATE_IN_PROGRESS", "polls": 0}
-        return {"clusterName": name, "clusterStatus": "CREATE_IN_PROGRESS"}
-
-    def describe_cluster(self, name, region, **_):
-        self.calls["describe"] += 1
-        c = self.clusters.get(name)
-        if c is None:
-            raise NotFound(f"cluster {name} does not exist")
-        c["polls"] += 1
-        if c["clusterStatus"] == "CREATE_IN_PROGRESS" and c["polls"] >= 2:
-            c["clusterStatus"] = self.fail_status or "CREATE_COMPLETE"
-            c["headNode"] = {"publicIpAddress": "198.51.100.10", "privateIpAddress": "10.42.0.10"}
-            if self.fail_status:
-                c["failures"] = [{"failureCode": "HeadNodeBootstrapFailure", "failureReason": "injected"}]
-        if c["clusterStatus"] == "DELETE_IN_PROGRESS" and c["polls"] >= 2:
-            del self.clusters[name]
-            raise NotFound(f"cluster {name} does not exist")
-        return {k: v for k, v in c.items() if k != "polls"}
-
-    def delete_cluster(self, name, region, **_):
-        self.calls["delete"] += 1
-        self.clusters[name].update(clusterStatus="DELETE_IN_PROGRESS", polls=0)
-
-
-@pytest.fixture
-def pcluster(monkeypatch):
-    fake = FakePcluster()
-    try:
-        import pctl.pcluster_engine as engine
-    except ImportError:  # the engine module not built yet: give the flow a module with only these three
-        engine = types.ModuleType("pctl.pcluster_engine")
-        monkeypatch.setitem(sys.modules, "pctl.pcluster_engine", engine)
-    for fn in ("create_cluster", "describe_cluster", "delete_cluster"):
-        monkeypatch.setattr(engine, fn, getattr(fake, fn), raising=False)
-    return fake
-
-
-@pytest.fixture
-def fast_retries(monkeypatch):
-    """Every task keeps its retry count but waits 0 s between attempts."""
-    from prefect import Task
-
-    import flows.create
-    import tasks.bootstrap
-    import tasks.cluster
-    import tasks.network
-    import tasks.teardown
-    import tasks.validate
-
-    for mod in (tasks.bootstrap, tasks.cluster, tasks.network, tasks.teardown, tasks.validate, flows.create):
-        for attr, value in list(vars(mod).items()):
-            if isinstance(value, Task) and value.retries:
-                monkeypatch.setattr(mod, attr, value.with_options(retry_delay_seconds=0))
-
-
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("PCTL_HOME", str(tmp_path / "pctl"))
@@ -111,24 +42,9 @@ def home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def calls(monkeypatch):
-    """Counts AWS API calls by name (e.g. calls['CreateVpc']) across every client the flow makes."""
-    counted: Counter[str] = Counter()
-    original = boto3.session.Session.client
-
-    def client(self, *args, **kwargs):
-        c = original(self, *args, **kwargs)
-        c.meta.events.register("before-call.*.*", lambda model, **_: counted.update([model.name]))
-        return c
-
-    monkeypatch.setattr(boto3.session.Session, "client", client)
-    return counted
-
-
-@pytest.fixture
-def env(prefect_server, aws_endpoint, home, pcluster, fast_retries, calls):
+def env(prefect_server, aws_endpoint, home, fake_pcluster, fast_task_retries, aws_calls):
     boto3.client("ec2", region_name="us-east-1").create_key_pair(KeyName="mykey", KeyType="rsa")
-    return types.SimpleNamespace(pcluster=pcluster, calls=calls, home=home, endpoint=aws_endpoint)
+    return types.SimpleNamespace(pcluster=fake_pcluster, calls=aws_calls, home=home, endpoint=aws_endpoint)
 
 
 def _request(**kw) -> CreateRequest:

@@ -125,8 +125,13 @@ def test_target_comes_from_the_cluster_state(headnode, tmp_path, monkeypatch):
         resolve_target("hn")
     st.head_node_public_ip = "127.0.0.1"
     state.save(st)
-    target = resolve_target("hn", port=headnode.port, key_path=headnode.key_path)
+    # No host key fingerprint recorded (moto's console output has none) and none known: refuse, saying how.
+    with pytest.raises(VerifyFailed, match="no SSH host key fingerprint") as err:
+        resolve_target("hn", port=headnode.port, key_path=headnode.key_path)
+    assert "--fingerprint" in err.value.hint and "--accept-new-host-key" in err.value.hint
+    target = resolve_target("hn", port=headnode.port, key_path=headnode.key_path, accept_new_host_key=True)
     assert (target.host, target.user, target.template_label) == ("127.0.0.1", "ubuntu", headnode.template_path)
+    assert target.expected_fingerprint is None
     with pytest.raises(Exception, match="no cluster named 'nope'"):
         resolve_target("nope")
 

@@ -180,11 +180,14 @@ def bake_image(
     instance_profile: str | None = None,
     subnet_id: str | None = None,
     instance_type: str | None = None,
+    profile_wait_s: float = 120,
 ) -> str:
     """Bake the template's software into an AMI; returns the image id.
 
     ``instance_profile`` must let the builder read and write s3://<bucket>/pctl-bakes/<fingerprint>/ (the
-    flow creates one scoped to that prefix); ``subnet_id`` needs a route to the internet (Spack downloads).
+    flow creates one scoped to that prefix, `pctl.aws.iam.ensure_builder_profile`); ``subnet_id`` needs a
+    route to the internet (Spack downloads; `builder_subnet` picks one). A fresh instance profile that EC2
+    does not know yet is retried for up to ``profile_wait_s`` (IAM is eventually consistent).
     """
     region = session.region_name
     ec2, s3 = client(session, "ec2"), client(session, "s3")
@@ -233,10 +236,7 @@ def bake_image(
     image_id: str | None = None
     started = time.monotonic()
     try:
-        try:
-            instance_id = ec2.run_instances(**run)["Instances"][0]["InstanceId"]
-        except Exception as exc:
-            raise to_pctl_error(exc, "launching the image builder") from exc
+        instance_id = _launch(ec2, run, poll_s=poll_s, profile_wait_s=profile_wait_s)
         created(Resource("instance", instance_id, region, {"role": "bake-builder"}))
         log(f"builder {instance_id} launched from {base_ami}; waiting up to {timeout_s} s for the software install")
 
@@ -257,8 +257,9 @@ def bake_image(
         )
         if outcome == "failed":
             tail = s3.get_object(Bucket=bucket, Key=f"{marker_prefix(fp)}/failed")["Body"].read().decode(errors="replace")
+            saved = _save_log(s3, bucket, fp)
             raise AwsError(f"The software install on the image builder failed:\n{tail[-2000:]}",
-                           f"Full log: s3://{bucket}/{marker_prefix(fp)}/log")
+                           f"Full log: {saved}" if saved else f"Full log: s3://{bucket}/{marker_prefix(fp)}/log")
 
         log(f"software installed; stopping {instance_id} and creating the image")
         ec2.stop_instances(InstanceIds=[instance_id])
@@ -303,6 +304,72 @@ def bake_image(
             except Exception as exc:  # never mask the real outcome; say what to clean up
                 if not is_not_found(exc):
                     log(f"WARNING: could not terminate builder {instance_id}: {exc}; terminate it by hand")
+
+
+def _save_log(s3: Any, bucket: str, fp: str) -> str | None:
+    """Copy the builder's log to $PCTL_HOME/logs (the bake's S3 prefix is cleaned up afterwards)."""
+    from pctl.config import pctl_home
+
+    try:
+        body = s3.get_object(Bucket=bucket, Key=f"{marker_prefix(fp)}/log")["Body"].read()
+    except Exception:
+        return None
+    path = pctl_home() / "logs" / f"bake-{fp[:16]}.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    except OSError:
+        return None
+    return str(path)
+
+
+def _launch(ec2: Any, run: dict[str, Any], *, poll_s: float, profile_wait_s: float) -> str:
+    """RunInstances; retries only the "instance profile not propagated yet" refusal, bounded."""
+    from pctl.aws.iam import is_profile_not_ready
+
+    refused: list[BaseException] = []
+
+    def attempt() -> str | None:
+        try:
+            return ec2.run_instances(**run)["Instances"][0]["InstanceId"]
+        except Exception as exc:
+            if run.get("IamInstanceProfile") and is_profile_not_ready(exc):
+                refused.append(exc)
+                return None
+            raise to_pctl_error(exc, "launching the image builder") from exc
+
+    try:
+        return wait_until(attempt, timeout_s=profile_wait_s, poll_s=max(poll_s, 0.01),
+                          what="EC2 to accept the builder's new IAM instance profile")
+    except AwsError as exc:
+        if refused:
+            raise to_pctl_error(refused[-1], "launching the image builder") from exc
+        raise
+
+
+def builder_subnet(session: boto3.Session, subnet_id: str | None = None) -> str:
+    """The subnet for a builder: the one given, else a default subnet of the region's default VPC."""
+    ec2 = client(session, "ec2")
+    if subnet_id:
+        return subnet_id
+    try:
+        vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+        subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpcs[0]["VpcId"]]},
+                                                {"Name": "default-for-az", "Values": ["true"]}])["Subnets"] if vpcs else []
+    except Exception as exc:
+        raise to_pctl_error(exc, "looking for the default VPC's subnets") from exc
+    if not subnets:
+        raise PctlError(
+            f"no subnet for the image builder: {session.region_name} has no default VPC (or it has no default subnet)",
+            "pass --subnet-id with a subnet that reaches the internet (a public subnet, or a private one behind a "
+            "NAT gateway): the builder downloads Spack and sources",
+        )
+    return sorted(subnets, key=lambda s: s["AvailabilityZone"])[0]["SubnetId"]
+
+
+def image_pcluster_version(image: dict) -> str | None:
+    """The ParallelCluster version an image was baked for (its `parallelcluster:version` tag)."""
+    return next((t["Value"] for t in image.get("Tags", []) if t["Key"] == PCLUSTER_VERSION_TAG), None)
 
 
 def _discard_image(session: boto3.Session, image_id: str, log: Callable[[str], None]) -> None:

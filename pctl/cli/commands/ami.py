@@ -17,9 +17,16 @@ def cli() -> None:
 @click.option("--region", help="AWS region (default: cluster.region).")
 @click.option("--force", is_flag=True, help="Bake even when an image with the same fingerprint exists.")
 @click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=120, show_default=True)
+@click.option("--subnet-id", help="Subnet for the builder instance; it needs the internet (public, or behind a NAT). "
+                                  "Default: a subnet of the region's default VPC.")
 @click.option("-v", "--verbose", is_flag=True)
-def build(template: str, region: str | None, force: bool, timeout_minutes: int, verbose: bool) -> None:
-    """Bake TEMPLATE's software into an AMI (or print the existing one)."""
+def build(template: str, region: str | None, force: bool, timeout_minutes: int, subnet_id: str | None,
+          verbose: bool) -> None:
+    """Bake TEMPLATE's software into an AMI (or print the existing one).
+
+    The builder gets a temporary IAM role that may only read and write its own S3 prefix; the role and
+    the builder are deleted after the bake, whatever the outcome.
+    """
     from pctl.lifecycle.runner import prepare, run_flow
     from pctl.requests import AmiBuildRequest, TemplateSource
 
@@ -27,7 +34,10 @@ def build(template: str, region: str | None, force: bool, timeout_minutes: int, 
     from flows.ami import bake_ami
 
     result = run_flow(bake_ami, AmiBuildRequest(template=TemplateSource(path=template), region=region,
-                                                force=force, timeout_minutes=timeout_minutes))
+                                                force=force, timeout_minutes=timeout_minutes,
+                                                subnet_id=subnet_id))
+    if result.get("warning"):
+        click.echo(f"WARNING: {result['warning']}", err=True)
     click.echo(f"{result['image_id']}  ({'baked' if result['created'] else 'reused'}, fingerprint {result['fingerprint'][:12]})")
 
 

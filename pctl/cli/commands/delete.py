@@ -26,6 +26,10 @@ def cli(name: str, yes: bool, region: str | None, wait: bool, timeout_minutes: i
                f"pctl created: {mine}.", err=True)
     if st.user_supplied:
         click.echo("Kept (yours): " + ", ".join(f"{k} {v}" for k, v in st.user_supplied.items()), err=True)
+    from pctl.lifecycle.versions import version_warnings
+
+    for w in version_warnings(st):
+        click.echo(f"WARNING: {w}", err=True)
     if not yes:
         typed = click.prompt(f"Type the cluster name ({name}) to confirm", default="", show_default=False, err=True)
         if typed.strip() != name:

@@ -36,8 +36,11 @@ def cli(name: str, refresh: bool, as_json: bool) -> None:
                 st = state.update(name, _apply)
         except Exception as exc:  # offline or no credentials: the recorded state is still worth showing
             live_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    from pctl.lifecycle.versions import version_warnings
+
+    warnings = version_warnings(st)
     if as_json:
-        echo_json({"state": st.model_dump(), "pcluster": info, "next_step": next_step(st)})
+        echo_json({"state": st.model_dump(), "pcluster": info, "next_step": next_step(st), "warnings": warnings})
         return
     rows = [
         ("status", st.status),
@@ -48,6 +51,7 @@ def cli(name: str, refresh: bool, as_json: bool) -> None:
         ("head node", " / ".join(x for x in (st.head_node_public_ip, st.head_node_private_ip) if x) or "-"),
         ("AMI", st.ami_id or "official ParallelCluster image"),
         ("pcluster version", st.pcluster_version or "-"),
+        ("SSH host keys", ", ".join(st.host_key_fingerprints) or "not recorded (verify needs --fingerprint)"),
     ]
     if st.user_supplied:
         rows.append(("yours (never deleted)", ", ".join(f"{k} {v}" for k, v in st.user_supplied.items())))
@@ -62,3 +66,5 @@ def cli(name: str, refresh: bool, as_json: bool) -> None:
     for h in st.history[-8:]:
         click.echo(f"  {h.at}  {h.status}" + (f": {h.detail}" if h.detail else ""))
     click.echo(f"\nNext: {next_step(st)}")
+    for w in warnings:
+        click.echo(f"WARNING: {w}", err=True)

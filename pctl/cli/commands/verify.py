@@ -67,7 +67,7 @@ def _run_local(name, host, port, user, key_path, template_path, expected_fingerp
 
     target = resolve_target(name or _template_name(template_path), host=host, port=port, user=user,
                             key_path=key_path, template_path=template_path,
-                            expected_fingerprint=expected_fingerprint)
+                            expected_fingerprint=expected_fingerprint, accept_new_host_key=accept_new_host_key)
     click.echo(f"verifying {target.user}@{target.host}:{target.port} against {target.template_label}", err=True)
     report = run_verify(target, accept_new_host_key=accept_new_host_key, wait_timeout_s=timeout_minutes * 60,
                         poll_s=_poll_seconds())
