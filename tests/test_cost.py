@@ -198,3 +198,17 @@ def test_cli_cost_json(capsys: pytest.CaptureFixture[str]) -> None:
     d = json.loads(capsys.readouterr().out)
     assert d["utilisation"] == 0 and d["hours_per_month"] == 100
     assert not any("elastic" in line["item"] for line in d["lines"])
+
+
+def test_cli_cost_refuses_an_invalid_template(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown region or min > max would price the wrong thing: the CLI refuses, naming the field."""
+    from pctl import library
+    from pctl.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(library.path_of("minimal").read_text().replace("region: us-east-1", "region: us-easst-1"))
+    with pytest.raises(SystemExit) as exc:
+        main(["cost", str(bad)])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "cluster.region" in err and "did you mean `us-east-1`" in err

@@ -22,8 +22,9 @@ def cli(template: str, hours_per_month: float, utilisation: float | None, as_jso
     from pctl.validation import validate_file
 
     report, loaded = validate_file(resolve(template))
-    if loaded.template is None:
-        raise PctlError(f"cannot estimate {template}: it does not load\n{report.render()}",
+    if loaded.template is None or report.errors:
+        # Prices of an invalid template (unknown region, min > max...) would be wrong numbers, not an estimate.
+        raise PctlError(f"cannot estimate {template}: it is not valid\n{report.render()}",
                         f"fix it first (`pctl validate {template}`)")
     result = estimate(loaded.template, hours_per_month=hours_per_month, utilisation=utilisation, live=live)
     if as_json:
