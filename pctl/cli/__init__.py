@@ -7,7 +7,6 @@ Commands load lazily: `pctl validate` imports only what validation needs (no pre
 from __future__ import annotations
 
 import os
-import pkgutil
 import sys
 from importlib import import_module
 
@@ -19,13 +18,21 @@ from pctl.cli import commands as _commands
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
+        import pkgutil  # only for --help listings: running one command imports just its module
+
         names = [m.name.replace("_", "-") for m in pkgutil.iter_modules(_commands.__path__) if not m.name.startswith("_")]
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.list_commands(ctx):
+        module_name = cmd_name.replace("-", "_")
+        if not module_name.isidentifier() or module_name.startswith("_"):
             return None
-        module = import_module(f"pctl.cli.commands.{cmd_name.replace('-', '_')}")
+        try:
+            module = import_module(f"pctl.cli.commands.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"pctl.cli.commands.{module_name}":
+                raise  # a command whose own imports are broken: a bug, not an unknown command
+            return None
         return module.cli
 
 
