@@ -24,12 +24,19 @@ def delete_leftovers(name: str, region: str, timeout_minutes: int = 15) -> list[
     from pctl.aws.network import delete_resources
     from pctl.aws.session import make_session
 
+    session = make_session(region)
     leftovers = state_resources(name, "instance", "instance_profile", "iam_role")
+    try:  # also a builder role whose state write was lost (found by name prefix and pctl:cluster tag)
+        from pctl.aws.iam import tagged_builder_roles
+
+        leftovers = list(dict.fromkeys(leftovers + tagged_builder_roles(session, name)))
+    except Exception as exc:  # e.g. no iam:ListRoles: what state recorded is still deleted
+        log(f"could not list builder roles tagged for {name}: {str(exc).splitlines()[0]}")
     if not leftovers:
         return []
     log(f"deleting {len(leftovers)} leftover resources: {', '.join(str(r) for r in leftovers)}")
     try:
-        deleted = delete_resources(make_session(region), leftovers, wait=True, timeout_s=timeout_minutes * 60,
+        deleted = delete_resources(session, leftovers, wait=True, timeout_s=timeout_minutes * 60,
                                    poll_s=poll_seconds())
     except DeleteError as exc:
         forget(name, exc.deleted)

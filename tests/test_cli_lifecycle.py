@@ -75,3 +75,40 @@ def test_unknown_cluster_is_a_clear_error():
     result = CliRunner().invoke(cli, ["status", "ghost"])
     assert result.exit_code != 0
     assert "no cluster named 'ghost'" in str(result.exception)
+
+
+# ---- pcluster version tracking (issue 5) ----------------------------------------------------------
+
+def _made_with(version: str, ami_version: str | None = None) -> None:
+    st = _active()
+    st.pcluster_version = version
+    if ami_version:
+        st.ami_id, st.ami_pcluster_version = "ami-0123456789abcdef0", ami_version
+    state.save(st)
+
+
+def test_status_warns_when_the_cluster_was_made_by_another_pcluster():
+    from pctl.pcluster_manager import installed_version
+
+    _made_with("3.15.0", ami_version="3.14.2")
+    out = CliRunner().invoke(cli, ["status", "alpha", "--no-refresh"]).output
+    assert f"WARNING: cluster alpha was made with pcluster 3.15.0, but pcluster {installed_version()}" in out
+    assert "WARNING: AMI ami-0123456789abcdef0 was made with pcluster 3.14.2" in out
+    data = json.loads(CliRunner().invoke(cli, ["status", "alpha", "--no-refresh", "--json"]).stdout)
+    assert len(data["warnings"]) == 2
+
+
+def test_status_says_nothing_when_versions_match():
+    from pctl.pcluster_manager import installed_version
+
+    _made_with(installed_version(), ami_version=installed_version())
+    out = CliRunner().invoke(cli, ["status", "alpha", "--no-refresh"]).output
+    assert "WARNING" not in out
+
+
+def test_delete_warns_about_another_pcluster_before_asking():
+    _made_with("3.15.0")
+    result = CliRunner().invoke(cli, ["delete", "alpha"], input="no\n")
+    assert "WARNING: cluster alpha was made with pcluster 3.15.0" in result.output
+    assert result.output.index("WARNING") < result.output.index("Type the cluster name")
+    assert state.get("alpha").status == state.Status.ACTIVE

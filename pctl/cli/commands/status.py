@@ -51,8 +51,10 @@ def cli(name: str, refresh: bool, as_json: bool) -> None:
         ("head node", " / ".join(x for x in (st.head_node_public_ip, st.head_node_private_ip) if x) or "-"),
         ("AMI", st.ami_id or "official ParallelCluster image"),
         ("pcluster version", st.pcluster_version or "-"),
-        ("SSH host keys", ", ".join(st.host_key_fingerprints) or "not recorded (verify needs --fingerprint)"),
     ]
+    if st.head_node_public_ip or st.head_node_private_ip:
+        rows.append(("SSH host keys", ", ".join(st.host_key_fingerprints)
+                     or "not recorded (verify needs --fingerprint or --accept-new-host-key)"))
     if st.user_supplied:
         rows.append(("yours (never deleted)", ", ".join(f"{k} {v}" for k, v in st.user_supplied.items())))
     if st.last_error:
