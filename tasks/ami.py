@@ -40,6 +40,8 @@ def _bake_key(context: Any, p: dict[str, Any]) -> str:
     from pctl.aws.ami import fingerprint
 
     # Content only: the image's fingerprint, the region, and the owner's state epoch (never a client).
+    # The base image is left out (finding it is an AWS call): within one epoch it does not matter, and the
+    # standalone/scheduled bake refreshes this cache and looks the fingerprint up with the base image.
     return content_key("ami", fingerprint(p["template"], _pcluster_version()), p["region"], p["epoch"], p["force"])
 
 
@@ -60,7 +62,7 @@ def bake(template: Template, region: str, bucket: str, epoch: str, owner: str | 
 
     session = make_session(region)
     version = _pcluster_version()
-    fp = ami.fingerprint(template, version)
+    fp, base_image = ami.current_fingerprint(session, template, version)
     if not force:
         found = ami.find_baked_image(session, fp)
         if found:
@@ -85,7 +87,7 @@ def bake(template: Template, region: str, bucket: str, epoch: str, owner: str | 
         image_id = ami.bake_image(
             session, template=template, pcluster_version=version, script=ami_software_script(template),
             bucket=bucket, timeout_s=timeout_minutes * 60, poll_s=poll_seconds(30), on_created=on_created,
-            log=log, instance_profile=profile, subnet_id=subnet, profile_wait_s=120,
+            log=log, instance_profile=profile, subnet_id=subnet, profile_wait_s=120, base_image_id=base_image,
         )
     finally:
         _remove_builder(session, fp, owner, bucket)

@@ -16,6 +16,7 @@ import pytest
 
 from pctl.aws.ami import (
     FINGERPRINT_TAG,
+    current_fingerprint,
     delete_image,
     find_baked_image,
     fingerprint,
@@ -110,7 +111,7 @@ def play_instance(session, outcome: str, delay_s: float = 0.05) -> threading.Thr
                          {"Name": "instance-state-name", "Values": ["pending", "running"]}])["Reservations"]
             if reservations:
                 time.sleep(delay_s)
-                fp = fingerprint(make_template(), VERSION)
+                fp, _base = current_fingerprint(session, make_template(), VERSION)
                 s3.put_object(Bucket=BUCKET, Key=f"{marker_prefix(fp)}/{outcome}", Body=b"last lines of the log\n")
                 return
             time.sleep(0.02)
@@ -146,7 +147,7 @@ def test_bake_success_tags_image_and_terminates_builder(bake_world):
     thread.join(5)
     image = session.client("ec2").describe_images(ImageIds=[image_id])["Images"][0]
     tags = {t["Key"]: t["Value"] for t in image["Tags"]}
-    fp = fingerprint(make_template(), VERSION)
+    fp, _base = current_fingerprint(session, make_template(), VERSION)
     assert tags[FINGERPRINT_TAG] == fp
     assert tags["parallelcluster:version"] == VERSION
     assert tags["pctl:cluster"] == "demo"
@@ -189,3 +190,28 @@ def test_find_baked_image_none_and_delete_image(bake_world):
     assert {r.kind for r in deleted} >= {"image"}
     assert list_images(session) == []
     assert delete_image(session, image_id) == []
+
+
+def test_a_new_official_base_image_changes_the_fingerprint(monkeypatch):
+    """AWS publishing a patched ParallelCluster AMI must trigger the scheduled re-bake (issue 6)."""
+    import boto3
+    import moto.ec2.models.amis as moto_amis
+    from moto import mock_aws
+
+    from tests.fixtures.aws import official_ami_entries
+
+    template = make_template()
+    assert fingerprint(template, VERSION, "ami-0aaa") != fingerprint(template, VERSION, "ami-0bbb")
+
+    def fingerprint_in_a_world(entries):
+        monkeypatch.setattr(moto_amis, "AMIS", [*moto_amis.AMIS, *entries])
+        with mock_aws():
+            return current_fingerprint(boto3.Session(region_name="us-east-1"), template, VERSION)
+
+    old = official_ami_entries()
+    newer = {**old[0], "ami_id": "ami-0fd" + "1" * 14, "name": old[0]["name"].replace("202501010000", "202611010000"),
+             "creation_date": "2026-11-01T00:00:00.000Z"}
+    fp_before, base_before = fingerprint_in_a_world(old)
+    fp_after, base_after = fingerprint_in_a_world([*old, newer])
+    assert base_before == old[0]["ami_id"] and base_after == newer["ami_id"]
+    assert fp_before != fp_after

@@ -29,12 +29,13 @@ pytestmark = [
 def _image_with_starter_fingerprint(region: str) -> tuple[str, str]:
     import boto3
 
-    from pctl.aws.ami import FINGERPRINT_TAG, fingerprint
+    from pctl.aws.ami import FINGERPRINT_TAG, current_fingerprint
     from pctl.library import path_of
     from pctl.model.loader import load_template
     from pctl.pcluster_engine import installed_version
 
-    fp = fingerprint(load_template(path_of("starter")), installed_version())
+    session = boto3.Session(region_name=region)
+    fp, _base = current_fingerprint(session, load_template(path_of("starter")), installed_version())
     ec2 = boto3.client("ec2", region_name=region)
     base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"][0]

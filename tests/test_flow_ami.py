@@ -251,7 +251,7 @@ def test_reusing_an_image_of_another_pcluster_version_warns(env, monkeypatch):
     from click.testing import CliRunner
 
     from flows.create import create_cluster
-    from pctl.aws.ami import FINGERPRINT_TAG, PCLUSTER_VERSION_TAG, fingerprint
+    from pctl.aws.ami import FINGERPRINT_TAG, PCLUSTER_VERSION_TAG, current_fingerprint
     from pctl.cli import cli as pctl_cli
     from pctl.model.loader import load_template
 
@@ -259,7 +259,7 @@ def test_reusing_an_image_of_another_pcluster_version_warns(env, monkeypatch):
     path = state.home() / "t.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(TEMPLATE)
-    fp = fingerprint(load_template(path), pcluster_version())
+    fp, _base = current_fingerprint(boto3.Session(region_name=REGION), load_template(path), pcluster_version())
     base = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["aws-parallelcluster-*"]}])
     inst = ec2.run_instances(ImageId=base["Images"][0]["ImageId"], MinCount=1, MaxCount=1)["Instances"][0]
     image = ec2.create_image(InstanceId=inst["InstanceId"], Name="elsewhere", TagSpecifications=[{

@@ -51,8 +51,12 @@ def template_arch(template: Template) -> str:
     return architecture(template.compute.head_node) or "x86_64"
 
 
-def fingerprint(template: Template, pcluster_version: str) -> str:
-    """sha256 over what determines the baked image's content; equal fingerprints can share an image."""
+def fingerprint(template: Template, pcluster_version: str, base_image_id: str | None = None) -> str:
+    """sha256 over what determines the baked image's content; equal fingerprints can share an image.
+
+    `base_image_id` is the official ParallelCluster AMI the bake starts from: when AWS publishes a new one
+    (a patched OS), the fingerprint changes and the scheduled rebuild re-bakes.
+    """
     payload = {
         "packages": sorted(template.software.spack_packages),
         "spack_version": template.software.spack_version,
@@ -60,7 +64,15 @@ def fingerprint(template: Template, pcluster_version: str) -> str:
         "arch": template_arch(template),
         "pcluster_version": pcluster_version,
     }
+    if base_image_id is not None:
+        payload["base_image"] = base_image_id
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def current_fingerprint(session: boto3.Session, template: Template, pcluster_version: str) -> tuple[str, str]:
+    """(fingerprint, base image id) against the official image published today in the session's region."""
+    base = official_image(session, template.cluster.os, template_arch(template), pcluster_version)
+    return fingerprint(template, pcluster_version, base), base
 
 
 def official_image(session: boto3.Session, os: str, arch: str, pcluster_version: str) -> str:
@@ -181,6 +193,7 @@ def bake_image(
     subnet_id: str | None = None,
     instance_type: str | None = None,
     profile_wait_s: float = 120,
+    base_image_id: str | None = None,
 ) -> str:
     """Bake the template's software into an AMI; returns the image id.
 
@@ -191,8 +204,9 @@ def bake_image(
     """
     region = session.region_name
     ec2, s3 = client(session, "ec2"), client(session, "s3")
-    fp = fingerprint(template, pcluster_version)
     arch = template_arch(template)
+    base_ami = base_image_id or official_image(session, template.cluster.os, arch, pcluster_version)
+    fp = fingerprint(template, pcluster_version, base_ami)
     name = template.cluster.name
     created = on_created or (lambda _r: None)
     tags = {FINGERPRINT_TAG: fp, PCLUSTER_VERSION_TAG: pcluster_version, CLUSTER_TAG: name}
@@ -200,7 +214,6 @@ def bake_image(
     def tag_list(role: str) -> list[dict[str, str]]:
         return [{"Key": k, "Value": v} for k, v in {**tags, "Name": f"pctl-{name}-{role}", "pctl:role": role}.items()]
 
-    base_ami = official_image(session, template.cluster.os, arch, pcluster_version)
     root = ec2.describe_images(ImageIds=[base_ami])["Images"][0].get("RootDeviceName", "/dev/xvda")
     try:
         # A re-run must not find a marker from an earlier attempt.
