@@ -11,15 +11,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tasks._common import AWS_API_TAG  # noqa: F401  (re-exported for register.py and the tests)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORK_POOL = "pctl-local"
 DEFAULT_REBUILD_CRON = "0 3 * * 0"  # weekly, Sunday 03:00 (PctlSettings.rebuild_cron has the same default)
 REBUILD_CRON_ENV = "PCTL_REBUILD_CRON"
 REBUILD_TEMPLATES_ENV = "PCTL_REBUILD_TEMPLATES"  # comma-separated template paths or library names
 
-# Tasks that call AWS carry this tag; a tag concurrency limit caps how many run at once across every
-# flow run on the server, so N parallel creates stay under the AWS API throttling limits.
-AWS_API_TAG = "aws-api"
+# Tasks that call AWS carry this tag (tasks/_common.py); a tag concurrency limit caps how many run at once
+# across every flow run on the server, so N parallel creates stay under the AWS API throttling limits.
 AWS_API_LIMIT_ENV = "PCTL_AWS_API_LIMIT"
 DEFAULT_AWS_API_LIMIT = 8
 

@@ -15,6 +15,11 @@ from pctl.lifecycle import progress
 AWS_RETRIES = 3
 AWS_RETRY_DELAYS = exponential_backoff(backoff_factor=5)
 
+# Every task that calls AWS carries this tag; `python -m deployments.register` puts a tag concurrency
+# limit on it, so many parallel lifecycles on one server stay under the AWS API throttling limits.
+AWS_API_TAG = "aws-api"
+AWS_TAGS = [AWS_API_TAG]
+
 
 def _causes(exc: BaseException | None) -> list[BaseException]:
     out = []

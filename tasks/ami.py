@@ -20,6 +20,7 @@ from pctl.model.template import Template
 from tasks._common import (
     AWS_RETRIES,
     AWS_RETRY_DELAYS,
+    AWS_TAGS,
     content_key,
     forget,
     log,
@@ -45,7 +46,7 @@ def _bake_key(context: Any, p: dict[str, Any]) -> str:
     return content_key("ami", fingerprint(p["template"], _pcluster_version()), p["region"], p["epoch"], p["force"])
 
 
-@task(name="ami-bake", retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="ami-bake", tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure, cache_key_fn=_bake_key, persist_result=True)
 def bake(template: Template, region: str, bucket: str, epoch: str, owner: str | None = None,
          timeout_minutes: int = 120, force: bool = False, subnet_id: str | None = None) -> dict[str, Any]:
@@ -130,7 +131,7 @@ def _remove_builder(session: Any, fp: str, owner: str | None, bucket: str) -> No
     log(f"AMI: builder role {iam.builder_name(fp)} deleted")
 
 
-@task(name="ami-delete", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="ami-delete", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def delete(image_id: str, region: str, owner: str | None = None) -> None:
     """Deregister the image and delete its snapshots (a rollback's compensation); the owner forgets it."""
@@ -144,7 +145,7 @@ def delete(image_id: str, region: str, owner: str | None = None) -> None:
     log(f"AMI: deleted {image_id}")
 
 
-@task(name="ami-list", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="ami-list", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def list_images(region: str) -> list[Any]:
     from pctl.aws import ami

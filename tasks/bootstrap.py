@@ -7,14 +7,14 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, forget, log, transient_failure
+from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, AWS_TAGS, forget, log, transient_failure
 
 
 def prefix_for(name: str) -> str:
     return f"pctl/{name}"
 
 
-@task(name="bootstrap-bucket", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="bootstrap-bucket", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def ensure_bucket(name: str, region: str, epoch: str) -> dict[str, Any]:
     """pctl's per-account bucket (private, encrypted, TLS-only); idempotent. Returns bucket, prefix, scripts URL."""
@@ -38,7 +38,7 @@ def ensure_bucket(name: str, region: str, epoch: str) -> dict[str, Any]:
     return {"bucket": bucket, "prefix": prefix, "url": f"s3://{bucket}/{prefix}/scripts", "created": created}
 
 
-@task(name="bootstrap-upload", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="bootstrap-upload", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def upload(name: str, region: str, bucket: str, prefix: str, files: dict[str, str]) -> dict[str, str]:
     """Upload the rendered files under s3://bucket/prefix/ (scripts land where the config expects them)."""
@@ -50,7 +50,7 @@ def upload(name: str, region: str, bucket: str, prefix: str, files: dict[str, st
     return urls
 
 
-@task(name="delete-bootstrap", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="delete-bootstrap", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def teardown(name: str, region: str) -> int:
     """Delete this cluster's objects; the shared bucket goes only if this cluster created it and it is empty."""

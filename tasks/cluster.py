@@ -16,7 +16,7 @@ from pctl.errors import AwsError, PctlError
 from pctl.lifecycle.pcluster_view import describe
 from pctl.lifecycle.pcluster_view import failures_of as _failures
 from pctl.lifecycle.pcluster_view import status_of as _status
-from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, log, poll_seconds, transient_failure
+from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, AWS_TAGS, log, poll_seconds, transient_failure
 
 IN_PROGRESS = {"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"}
 READY = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
@@ -31,7 +31,7 @@ class ClusterFailed(PctlError):
 __all__ = ["describe", "create", "wait_created", "delete", "ClusterFailed"]
 
 
-@task(name="cluster-create", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="cluster-create", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def create(name: str, config_text: str, region: str) -> str:
     """Start pcluster's create; a re-run finds the cluster already creating (or created) and does nothing."""
@@ -49,7 +49,7 @@ def create(name: str, config_text: str, region: str) -> str:
     return "CREATE_IN_PROGRESS"
 
 
-@task(name="cluster-wait", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="cluster-wait", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def wait_created(name: str, region: str, timeout_minutes: int) -> dict[str, Any]:
     """Poll describe_cluster, logging each status change and a heartbeat line each minute."""
@@ -77,7 +77,7 @@ def wait_created(name: str, region: str, timeout_minutes: int) -> dict[str, Any]
         time.sleep(poll_seconds(15))
 
 
-@task(name="cluster-delete", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="cluster-delete", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def delete(name: str, region: str, timeout_minutes: int = 60, wait: bool = True) -> bool:
     """Delete the cluster and (with wait) poll until pcluster no longer knows it. False: it did not exist."""
@@ -111,7 +111,7 @@ def delete(name: str, region: str, timeout_minutes: int = 60, wait: bool = True)
         time.sleep(poll_seconds(15))
 
 
-@task(name="head-node-host-keys", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="head-node-host-keys", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def record_host_keys(name: str, region: str, info: dict[str, Any], attempts: int = 3) -> list[str]:
     """Record the head node's instance id and SSH host key fingerprints (from its console output) in state.

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks._common import (
     AWS_RETRIES,
     AWS_RETRY_DELAYS,
+    AWS_TAGS,
     content_key,
     forget,
     log,
@@ -28,7 +29,7 @@ def _cache_key(context: Any, p: dict[str, Any]) -> str:
                        sorted((p.get("tags") or {}).items()), p["epoch"])
 
 
-@task(name="network", retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="network", tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure, cache_key_fn=_cache_key, persist_result=True)
 def ensure(name: str, region: str, vpc_cidr: str, ssh_cidr: str, public_only: bool,
            tags: dict[str, str] | None, epoch: str):  # -> pctl.aws.network.Network
@@ -44,7 +45,7 @@ def ensure(name: str, region: str, vpc_cidr: str, ssh_cidr: str, public_only: bo
     return net
 
 
-@task(name="delete-network", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="delete-network", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def teardown(name: str, region: str, timeout_minutes: int = 30) -> list[str]:
     """Delete the network pctl made for `name`, dependents first: what state recorded plus anything tagged.

@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks._common import (
     AWS_RETRIES,
     AWS_RETRY_DELAYS,
+    AWS_TAGS,
     forget,
     log,
     poll_seconds,
@@ -16,7 +17,7 @@ from tasks._common import (
 )
 
 
-@task(name="delete-leftovers", cache_policy=NO_CACHE, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
+@task(name="delete-leftovers", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def delete_leftovers(name: str, region: str, timeout_minutes: int = 15) -> list[str]:
     """Instances, instance profiles and roles an interrupted AMI bake left (recorded in state)."""

@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 
 from pctl.errors import PctlError
 from pctl.model.template import Template
-from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, log, transient_failure
+from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, AWS_TAGS, log, transient_failure
 
 
 class ValidationFailed(PctlError):
@@ -30,7 +30,7 @@ def validate_template(text: str, source: str) -> Template:
     return loaded.template
 
 
-@task(name="validate-online", cache_policy=NO_CACHE, retries=AWS_RETRIES,
+@task(name="validate-online", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES,
       retry_delay_seconds=AWS_RETRY_DELAYS, retry_condition_fn=transient_failure)
 def validate_online(template: Template, region: str, subnet_id: str | None, key_name: str | None) -> list[str]:
     """Checks that need the account: key pair, subnet, instance types offered in the region..."""
@@ -81,7 +81,7 @@ def check_schema(config_text: str, name: str) -> list[str] | None:
     return _flatten(messages) if messages else []
 
 
-@task(name="pcluster-validators", cache_policy=NO_CACHE)
+@task(name="pcluster-validators", cache_policy=NO_CACHE, tags=AWS_TAGS)
 def check_validators(config_text: str, name: str, region: str) -> tuple[list[str], list[str]] | None:
     """Tier 2: ParallelCluster's validators against the account. (errors, warnings); None: no engine."""
     try:
