@@ -20,7 +20,7 @@ def _present(names: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def registered(prefect_server):
+def registered(prefect_server, aws_api_limit_removed):
     wanted = _present(["create-cluster", "delete-cluster", "verify-cluster", "cluster-status", "bake-ami",
                        "ami-rebuild"])
     res = register(pool="pctl-test-deploy", cron="15 2 * * 3", limit=5, templates=["starter"], only=wanted)

@@ -21,6 +21,7 @@ ARTIFACTS = REPO / "artifacts"
 POOL = "pctl-test-ui"
 
 pytestmark = [
+    pytest.mark.usefixtures("aws_api_limit_removed"),
     pytest.mark.prefect,
     pytest.mark.slow,
     pytest.mark.skipif(find_chromium() is None, reason="headless Chromium is not installed"),
