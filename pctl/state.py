@@ -16,7 +16,6 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from pctl.errors import NotFound, StateError
+from pctl.fsutil import atomic_write_text
 
 SCHEMA_VERSION = 1
 _NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,59}$")
@@ -194,23 +194,7 @@ def save(state: ClusterState) -> Path:
     """Write atomically: temp file in the same directory, fsync, rename, fsync the directory."""
     path = path_for(state.name)
     state.updated_at = now()
-    payload = state.model_dump_json(indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{state.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic_write_text(path, state.model_dump_json(indent=2) + "\n", mode=0o600)
     return path
 
 
