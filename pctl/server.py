@@ -297,10 +297,22 @@ def _stop(rec: ProcessRecord, timeout: float) -> None:
                 os.waitpid(rec.pid, os.WNOHANG)
             # Not is_ours(): an exiting process's command line reads empty before the process is gone.
             if not _same_process_running(rec):
-                with contextlib.suppress(ChildProcessError):  # it may have turned zombie after the reap above
-                    os.waitpid(rec.pid, os.WNOHANG)
+                _reap(rec.pid)  # an exiting child turns zombie a moment later: wait (bounded) to reap it
                 return
             time.sleep(0.1)
+
+
+def _reap(pid: int, timeout: float = 3.0) -> None:
+    """Collect `pid`'s exit status when it is our child, so no zombie is left; others' parents do that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            reaped, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return  # not our child, or already reaped
+        if reaped == pid:
+            return
+        time.sleep(0.05)
 
 
 def down(timeout: float = 15.0) -> dict[str, str]:
