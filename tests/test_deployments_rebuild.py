@@ -23,7 +23,6 @@ pytestmark = [
     pytest.mark.usefixtures("aws_api_limit_removed"),
     pytest.mark.prefect,
     pytest.mark.slow,
-    pytest.mark.skipif(not (REPO / "flows" / "ami.py").exists(), reason="flows/ami.py is not in this checkout"),
 ]
 
 
