@@ -12,11 +12,9 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
 POOL = "pctl-test-rebuild"
 
 pytestmark = [
