@@ -89,6 +89,22 @@ def forget(cluster_name: str, resources) -> None:
         state.update(cluster_name, lambda s: s.remove_resources(ids))
 
 
+def delete_and_forget(session: Any, cluster_name: str, resources: list, timeout_minutes: float) -> list:
+    """Delete `resources` (dependents first) and drop them from state; on a partial failure state forgets
+    only what really went, so a re-run retries the rest. Returns what was deleted."""
+    from pctl.aws.errors import DeleteError
+    from pctl.aws.network import delete_resources
+
+    try:
+        deleted = delete_resources(session, resources, wait=True, timeout_s=timeout_minutes * 60,
+                                   poll_s=poll_seconds())
+    except DeleteError as exc:
+        forget(cluster_name, exc.deleted)
+        raise
+    forget(cluster_name, resources)  # gone now (or already gone before)
+    return deleted
+
+
 def state_resources(cluster_name: str, *kinds: str) -> list:
     """The cluster's recorded resources of these kinds, as pctl.aws Resources."""
     from pctl import state

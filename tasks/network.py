@@ -12,7 +12,7 @@ from tasks._common import (
     AWS_RETRY_DELAYS,
     AWS_TAGS,
     content_key,
-    forget,
+    delete_and_forget,
     log,
     poll_seconds,
     record_created,
@@ -52,8 +52,7 @@ def teardown(name: str, region: str, timeout_minutes: int = 30) -> list[str]:
 
     A user's subnet is never here: pctl records and tags only what it created.
     """
-    from pctl.aws.errors import DeleteError
-    from pctl.aws.network import delete_resources, tagged_network_resources
+    from pctl.aws.network import tagged_network_resources
     from pctl.aws.session import make_session
 
     session = make_session(region)
@@ -62,12 +61,6 @@ def teardown(name: str, region: str, timeout_minutes: int = 30) -> list[str]:
         log("network: nothing to delete")
         return []
     log(f"network: deleting {len(resources)} resources")
-    try:
-        deleted = delete_resources(session, resources, wait=True, timeout_s=timeout_minutes * 60,
-                                   poll_s=poll_seconds())
-    except DeleteError as exc:
-        forget(name, exc.deleted)
-        raise
-    forget(name, resources)  # gone now (or already gone before)
+    deleted = delete_and_forget(session, name, resources, timeout_minutes)
     log(f"network deleted ({len(deleted)} resources)")
     return [r.id for r in deleted]

@@ -9,9 +9,8 @@ from tasks._common import (
     AWS_RETRIES,
     AWS_RETRY_DELAYS,
     AWS_TAGS,
-    forget,
+    delete_and_forget,
     log,
-    poll_seconds,
     state_resources,
     transient_failure,
 )
@@ -21,8 +20,6 @@ from tasks._common import (
       retry_condition_fn=transient_failure)
 def delete_leftovers(name: str, region: str, timeout_minutes: int = 15) -> list[str]:
     """Instances, instance profiles and roles an interrupted AMI bake left (recorded in state)."""
-    from pctl.aws.errors import DeleteError
-    from pctl.aws.network import delete_resources
     from pctl.aws.session import make_session
 
     session = make_session(region)
@@ -36,13 +33,7 @@ def delete_leftovers(name: str, region: str, timeout_minutes: int = 15) -> list[
     if not leftovers:
         return []
     log(f"deleting {len(leftovers)} leftover resources: {', '.join(str(r) for r in leftovers)}")
-    try:
-        deleted = delete_resources(session, leftovers, wait=True, timeout_s=timeout_minutes * 60,
-                                   poll_s=poll_seconds())
-    except DeleteError as exc:
-        forget(name, exc.deleted)
-        raise
-    forget(name, leftovers)
+    deleted = delete_and_forget(session, name, leftovers, timeout_minutes)
     return [r.id for r in deleted]
 
 
