@@ -9,9 +9,12 @@ import copy
 import json
 
 import boto3
+import pytest
 from botocore.stub import Stubber
 
 from pctl.model.template import Template
+from pctl.pcs import limits
+from pctl.pcs.executor import REF_RE, resolve
 from pctl.render import RenderOptions, render
 
 DATA = {
@@ -22,26 +25,113 @@ DATA = {
     ]},
 }
 
+# Well-formed stand-ins for what pctl's own steps produce before the PCS calls.
+STAND_INS = {
+    "cluster:id": "pcs_abcdef1234",
+    "security_group:id": "sg-0123456789abcdef0",
+    "instance_profile:arn": "arn:aws:iam::123456789012:instance-profile/aws-pcs/pcs-demo-nodes",
+}
+
+
+def plan_of(data: dict, **options) -> dict:
+    r = render(Template.model_validate(copy.deepcopy(data)), RenderOptions(**options))
+    return json.loads(r.files["pcs/plan.json"])
+
+
+def stand_ins(plan: dict) -> dict:
+    refs = dict(STAND_INS)
+    for text in REF_RE.findall(json.dumps(plan["requests"])):
+        kind, name = text
+        if f"{kind}:{name}" not in refs:
+            refs[f"{kind}:{name}"] = {"launch_template": "lt-0123456789abcdef0", "node_group": "pcs_ng12345678",
+                                      "subnet": "subnet-0123456789abcdef0"}[kind]
+    return refs
+
 
 def test_pcs_plan_requests_match_the_service_model():
-    t = Template.model_validate(copy.deepcopy(DATA))
-    r = render(t, RenderOptions(subnet_id="subnet-0123456789abcdef0"))
-    plan = json.loads(r.files["pcs/plan.json"])
+    plan = plan_of(DATA, subnet_id="subnet-0123456789abcdef0")
     ops = [req["operation"] for req in plan["requests"]]
-    assert ops == ["create_cluster", "create_compute_node_group", "create_queue", "create_compute_node_group", "create_queue"]
+    # one node group per vCPU group (c6i.2xlarge: 8, c6i.4xlarge: 16), one for spot, one login group
+    assert ops == ["create_cluster"] + ["create_compute_node_group"] * 4 + ["create_queue"] * 2
     client = boto3.client("pcs", region_name="us-east-1")
+    refs = stand_ins(plan)
     with Stubber(client) as stub:
         for req in plan["requests"]:
-            stub.add_response(req["operation"], {}, req["params"])
-            getattr(client, req["operation"])(**req["params"])  # raises ParamValidationError if malformed
+            params = resolve(req["params"], refs)
+            stub.add_response(req["operation"], {}, params)
+            getattr(client, req["operation"])(**params)  # raises ParamValidationError if malformed
         stub.assert_no_pending_responses()
-    groups = [req["params"] for req in plan["requests"] if req["operation"] == "create_compute_node_group"]
-    assert groups[0]["scalingConfiguration"] == {"minInstanceCount": 1, "maxInstanceCount": 12}
-    assert groups[0]["computeNodeGroupName"] == "q-q" and groups[1]["purchaseOption"] == "SPOT"
-    assert {c["instanceType"] for c in groups[0]["instanceConfigs"]} == {"c6i.2xlarge", "c6i.4xlarge"}
+
+
+def test_node_groups_share_one_vcpu_count_and_keep_max_count_a_hard_cap():
+    plan = plan_of(DATA)
+    groups = {g["name"]: g for g in plan["node_groups"]}
+    q_groups = [g for g in plan["node_groups"] if g["queue"] == "q"]
+    assert len(q_groups) == 2 and all(len(g["instance_types"]) == 1 for g in q_groups)
+    assert sum(g["max_count"] for g in q_groups) == 12 and sum(g["min_count"] for g in q_groups) == 1
+    assert groups["login"]["instance_types"] == ["t3.medium"] and groups["login"]["max_count"] == 1
+    queue = next(r["params"] for r in plan["requests"] if r["operation"] == "create_queue")
+    assert [c["computeNodeGroupId"] for c in queue["computeNodeGroupConfigurations"]] == [
+        "${node_group:q-1}", "${node_group:q-2}"]
+
+
+def test_spot_queue_gets_purchase_option_and_allocation_strategy():
+    data = copy.deepcopy(DATA)
+    data["compute"]["queues"][1]["allocation_strategy"] = "capacity-optimized"
+    spot = next(r["params"] for r in plan_of(data)["requests"]
+                if r["operation"] == "create_compute_node_group" and r["params"]["computeNodeGroupName"] == "spot")
+    assert spot["purchaseOption"] == "SPOT"
+    assert spot["spotOptions"] == {"allocationStrategy": "capacity-optimized"}
+    default = next(r["params"] for r in plan_of(DATA)["requests"]
+                   if r["operation"] == "create_compute_node_group" and r["params"]["computeNodeGroupName"] == "spot")
+    assert default["spotOptions"] == {"allocationStrategy": "price-capacity-optimized"}
+
+
+def test_cluster_size_follows_the_node_count():
+    assert plan_of(DATA)["size"] == "MEDIUM"  # 12 + 30 + 1 login nodes > 32
+    small = copy.deepcopy(DATA)
+    small["compute"]["queues"] = [{"name": "q", "instance_types": ["c6i.2xlarge"], "max_count": 8}]
+    assert plan_of(small)["size"] == "SMALL"
+    assert limits.cluster_size(2049) is None
+
+
+def test_no_subnet_is_a_named_placeholder_not_a_fake_id():
+    plan = plan_of(DATA)
+    assert plan["placeholders"] and "subnet" in plan["placeholders"][0]
+    assert "subnet-0000" not in json.dumps(plan)
+
+
+def test_slurm_versions_are_ones_the_service_model_lists():
+    """PCS documents its Slurm versions in the model's `SchedulerRequest.version` (no enum)."""
+    import re
+
+    model = boto3.client("pcs", region_name="us-east-1").meta.service_model
+    doc = model.shape_for("SchedulerRequest").members["version"].documentation
+    documented = set(re.findall(r"\d+\.\d+", doc.split("Valid Values", 1)[1]))
+    assert set(limits.SLURM_VERSIONS) <= documented
+    assert max(limits.SLURM_VERSIONS, key=lambda v: tuple(map(int, v.split(".")))) == limits.DEFAULT_SLURM_VERSION
+
+
+def test_name_limits_match_the_service_model():
+    model = boto3.client("pcs", region_name="us-east-1").meta.service_model
+    cluster = model.operation_model("CreateCluster").input_shape.members["clusterName"].metadata
+    group = model.operation_model("CreateComputeNodeGroup").input_shape.members["computeNodeGroupName"].metadata
+    queue = model.operation_model("CreateQueue").input_shape.members["queueName"].metadata
+    assert (cluster["min"], cluster["max"]) == (limits.NAME_MIN, limits.CLUSTER_NAME_MAX)
+    assert group["max"] == limits.GROUP_NAME_MAX and queue["max"] == limits.QUEUE_NAME_MAX
+    assert limits.name_problem("pcs_x1", 25) and limits.name_problem("ab", 25)
+    assert limits.name_problem("ok-name\n", 25) and limits.name_problem("ok-name", 25) is None
 
 
 def test_parallelcluster_platform_has_no_pcs_plan():
     data = copy.deepcopy(DATA)
     data["cluster"]["platform"] = "parallelcluster"
     assert "pcs/plan.json" not in render(Template.model_validate(data)).files
+
+
+@pytest.mark.parametrize("name", ["a" * 60, "x-1", "data_science"])
+def test_long_or_odd_queue_names_become_legal_pcs_names(name):
+    from pctl.pcs.plan import pcs_name
+
+    legal = pcs_name(name, limits.GROUP_NAME_MAX)
+    assert limits.name_problem(legal, limits.GROUP_NAME_MAX) is None
