@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+
+from pctl.errors import ConfigError
 from pctl.model.constants import AMI_SPACK_ROOT
 from pctl.model.template import Platform, Template
 from pctl.render import context as ctx
@@ -14,7 +17,49 @@ PROFILE_FILE = "modules/pctl-modules.sh"
 PCS_PLAN_FILE = "pcs/plan.json"
 
 
+def checked(template: Template) -> Template:
+    """The template re-validated from scratch: render trusts no model it is handed.
+
+    A model built with ``Template.model_construct`` (or changed after validation) skips every check;
+    rebuilding it through ``model_validate`` and the offline validators applies them all again.
+    Raises ConfigError naming the first problems; returns the freshly validated model.
+    """
+    from pydantic import ValidationError
+
+    from pctl.validation.base import offline_validators
+    from pctl.validation.issues import Level
+
+    if not isinstance(template, Template):
+        raise ConfigError(f"render needs a pctl Template, not {type(template).__name__}",
+                          "load it with pctl.model.loader.load_template")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # serializer warnings about wrongly typed fields: judged below
+            data = template.model_dump(mode="python", round_trip=True, exclude_unset=False)
+        fresh = Template.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'template'}: {e['msg']}"
+                             for e in exc.errors(include_url=False)[:5])
+        raise ConfigError(f"refusing to render an invalid template: {problems}",
+                          "validate it first (`pctl validate`); render re-checks every model it is given") from None
+    except Exception as exc:  # a model_construct'ed object that cannot even be dumped
+        raise ConfigError(f"refusing to render an invalid template: {type(exc).__name__}: {exc}"[:300],
+                          "validate it first (`pctl validate`)") from None
+    errors = [i for v in offline_validators() for i in v.check(fresh) if i.level is Level.ERROR]
+    if errors:
+        raise ConfigError("refusing to render an invalid template: "
+                          + "; ".join(f"{'.'.join(map(str, i.path)) or 'template'}: {i.message}" for i in errors[:5]),
+                          "validate it first (`pctl validate`)")
+    return fresh
+
+
 def render(template: Template, options: RenderOptions | None = None) -> Rendered:
+    """Every file of one cluster: ``{relative path: text}`` plus placeholders and script URLs.
+
+    The template is re-validated first (``checked``) and every value is quoted for where it lands
+    (pctl.render.environment). Raises ConfigError (invalid model or options) or UnsafeValue.
+    """
+    template = checked(template)
     options = options or RenderOptions()
     options.check()
     context = ctx.build(template, options)
@@ -35,5 +80,6 @@ def render(template: Template, options: RenderOptions | None = None) -> Rendered
 
 def ami_software_script(template: Template) -> str:
     """The script an AMI build runs: Spack and the environment into AMI_SPACK_ROOT, in the foreground."""
+    template = checked(template)
     context = ctx.node_context(template, spack_root=AMI_SPACK_ROOT)
     return render_template("scripts/ami-software.sh.j2", context)
