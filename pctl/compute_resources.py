@@ -1,11 +1,18 @@
 """How a queue's instance types become ParallelCluster compute resources.
 
-A queue keeps its full max_count whatever it holds:
-- types of the same vCPU count go into ONE compute resource with a flexible `Instances` list
-  (pcluster requires equal vCPUs there), MinCount/MaxCount = the queue's;
-- otherwise each type gets its own compute resource, each with the queue's full MaxCount (never an
-  integer division of it), and the first one carries min_count. A validator warns that the queue
-  can then reach len(types) x max_count nodes.
+Grouping follows every rule ParallelCluster's validators apply to a flexible compute resource (several
+`Instances`; pcluster/validators/instances_validators.py): the types must agree on
+- vCPUs, or on physical cores when hyperthreading is off (InstancesCPUValidator);
+- GPU count and maker, inference-accelerator count and maker (InstancesAcceleratorsValidator);
+- EFA support (InstancesEFAValidator: an ERROR with EFA on, a WARNING with it off);
+- architecture (one AMI per cluster).
+Types that agree on all of these share one flexible compute resource; each other group gets its own.
+A type pctl does not know gets a resource of its own (validation reports it).
+
+`max_count` is a hard cap on the queue: when a queue needs several compute resources, their MaxCounts sum
+to max_count (the remainder of the division goes to the first ones, so no node is lost) and their MinCounts
+sum to min_count (filled in order, never above a resource's MaxCount). A queue needs max_count >= its number
+of compute resources (pcluster's MaxCount is at least 1): `QueueSplitValidator` refuses less.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from pctl.instance_types import vcpus
+from pctl.instance_types import InstanceType, facts, vcpus
 from pctl.model.template import Queue
 from pctl.validation.rules import QUEUE_NAME_MAX
 
@@ -41,20 +48,86 @@ def resource_name(base: str) -> str:
     return name
 
 
-def uniform_vcpus(types: list[str]) -> bool:
-    counts = {vcpus(t) for t in types}
-    # Unknown types (None) are trusted to match: pcluster's validator has the final word online.
-    counts.discard(None)
-    return len(counts) <= 1
+def group_key(f: InstanceType, hyperthreading_off: bool) -> tuple:
+    """What a flexible compute resource's types must share (see the module doc)."""
+    cpus = ("cores", f.cores) if hyperthreading_off else ("vcpus", f.vcpus)
+    return (cpus, f.gpus, f.gpu_maker, f.accelerators, f.accelerator_maker, f.efa, f.arch)
+
+
+def describe_key(key: tuple) -> str:
+    """('vcpus', 8), 1, 'NVIDIA', 0, None, False, 'x86_64' -> '8 vCPUs, 1 NVIDIA GPU, no EFA, x86_64'."""
+    (kind, count), gpus, gpu_maker, accels, accel_maker, efa, arch = key
+    parts = [f"{count} {'cores' if kind == 'cores' else 'vCPUs'}"]
+    parts.append(f"{gpus} {gpu_maker or ''} GPU{'s' if gpus != 1 else ''}".replace("  ", " ") if gpus else "no GPU")
+    if accels:
+        parts.append(f"{accels} {accel_maker or ''} accelerator{'s' if accels != 1 else ''}".replace("  ", " "))
+    parts.append("EFA" if efa else "no EFA")
+    parts.append(arch)
+    return ", ".join(parts)
+
+
+def groups(types: list[str], hyperthreading_off: bool = False) -> list[tuple[tuple | None, tuple[str, ...]]]:
+    """Types (de-duplicated, in order) grouped by `group_key`; (None, (type,)) for each unknown type."""
+    out: dict[object, list[str]] = {}
+    keys: dict[object, tuple | None] = {}
+    for t in dict.fromkeys(types):
+        f = facts(t)
+        key: object = group_key(f, hyperthreading_off) if f else ("unknown", t)
+        out.setdefault(key, []).append(t)
+        keys[key] = key if f else None  # type: ignore[assignment]
+    return [(keys[k], tuple(v)) for k, v in out.items()]
+
+
+def split(total: int, parts: int) -> list[int]:
+    """`total` over `parts` as evenly as whole numbers allow, summing to `total`: 10 over 3 -> [4, 3, 3]."""
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def _names(queue: Queue, members: list[tuple[str, ...]]) -> list[str]:
+    if len(members) == 1 and len(members[0]) > 1:
+        return [resource_name(f"{queue.name}-flex")]
+    names, taken = [], set()
+    for types in members:
+        base = resource_name(types[0] + ("-flex" if len(types) > 1 else ""))
+        name, n = base, 2
+        while name in taken:
+            suffix = f"-{n}"
+            name = f"{base[: QUEUE_NAME_MAX - len(suffix)].rstrip('-')}{suffix}"
+            n += 1
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def plan_queue(queue: Queue) -> list[ComputeResource]:
-    types = list(dict.fromkeys(queue.instance_types))  # de-duplicate, keep order
-    if len(types) == 1:
-        return [ComputeResource(resource_name(types[0]), (types[0],), queue.min_count, queue.max_count)]
-    if uniform_vcpus(types):
-        return [ComputeResource(resource_name(f"{queue.name}-flex"), tuple(types), queue.min_count, queue.max_count)]
-    return [
-        ComputeResource(resource_name(t), (t,), queue.min_count if i == 0 else 0, queue.max_count)
-        for i, t in enumerate(types)
-    ]
+    """The queue's compute resources, MaxCounts summing to max_count and MinCounts to min_count.
+
+    With fewer max_count than resources each still gets MaxCount 1 (pcluster's minimum) so renderers have a
+    plan; validation refuses such a queue first (QueueSplitValidator)."""
+    members = [types for _, types in groups(list(queue.instance_types), queue.disable_hyperthreading)]
+    maxes = [max(m, 1) for m in split(queue.max_count, len(members))]
+    mins, left = [], min(queue.min_count, sum(maxes))
+    for cap in maxes:
+        take = min(left, cap)
+        mins.append(take)
+        left -= take
+    return [ComputeResource(name, types, lo, hi)
+            for name, types, lo, hi in zip(_names(queue, members), members, mins, maxes, strict=True)]
+
+
+def split_summary(queue: Queue, resources: list[ComputeResource] | None = None) -> str:
+    """'c6i.2xlarge: 4 (min 1), c6i.4xlarge: 3, c6i.8xlarge: 3' - how max_count and min_count were split."""
+    resources = resources if resources is not None else plan_queue(queue)
+    parts = []
+    for cr in resources:
+        label = "/".join(cr.instance_types)
+        parts.append(f"{label}: {cr.max_count}" + (f" (min {cr.min_count})" if cr.min_count else ""))
+    return ", ".join(parts)
+
+
+def uniform_vcpus(types: list[str]) -> bool:
+    """True when the known types share one vCPU count (kept for older callers; `groups` is the full rule)."""
+    counts = {vcpus(t) for t in types}
+    counts.discard(None)
+    return len(counts) <= 1

@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Iterator
 
 from pctl import instance_types
-from pctl.compute_resources import plan_queue, uniform_vcpus
 from pctl.model.constants import OS_ARCHITECTURES, RESERVED_USER_NAMES, USER_ID_MAX, USER_ID_MIN
 from pctl.model.template import CapacityType, InstallMode, Platform, StorageType, Template
 from pctl.validation import rules
@@ -118,20 +117,6 @@ class ArchitectureValidator(Validator):
                                      f"{it} is {arch} but the head node {t.compute.head_node} is {head_arch}",
                                      "ParallelCluster needs one architecture per cluster (one AMI): pick "
                                      f"{head_arch} compute types, or a {arch} head node")
-
-
-class FlexibleInstancesValidator(Validator):
-    level = Level.WARNING
-
-    def check(self, t: Template) -> Iterator[Issue]:
-        for i, q in enumerate(t.compute.queues):
-            types = list(dict.fromkeys(q.instance_types))
-            if len(types) > 1 and not uniform_vcpus(types):
-                n = len(plan_queue(q))
-                yield self.issue(("compute", "queues", i, "instance_types"),
-                                 f"these types differ in vCPU count, so each gets its own compute resource with "
-                                 f"max_count {q.max_count}: the queue may run up to {n * q.max_count} nodes",
-                                 "use types of one size (e.g. c6i.4xlarge, c6a.4xlarge, c7i.4xlarge) for one flexible pool")
 
 
 class AllocationStrategyValidator(Validator):
