@@ -38,7 +38,7 @@ def make_template(**software) -> Template:
     return Template.model_validate({
         "cluster": {"name": "demo", "region": "us-east-1", "os": software.pop("os", "alinux2023")},
         "compute": {"head_node": software.pop("head_node", "c6i.xlarge"),
-                    "queues": [{"name": "compute", "instance_types": ["c6i.2xlarge"]}]},
+                    "queues": [{"name": "compute", "instance_types": software.pop("queue_types", ["c6i.2xlarge"])}]},
         "software": {"spack_packages": ["openmpi@4.1.6", "hdf5 +mpi"], "install": "ami", **software},
     })
 
@@ -56,7 +56,8 @@ def test_fingerprint_is_stable_and_order_insensitive():
         {"spack_packages": ["openmpi@4.1.6"]},
         {"spack_version": "0.22.2"},
         {"os": "ubuntu2204"},
-        {"head_node": "c7g.xlarge"},  # arm64
+        {"head_node": "c7g.xlarge", "queue_types": ["c7g.2xlarge"]},  # arm64
+        {"queue_types": ["c6i.2xlarge", "c5.large"]},  # an older node type: an older Spack target
     ],
 )
 def test_fingerprint_changes_with_each_input(change):

@@ -28,7 +28,20 @@ if TYPE_CHECKING:
     from pctl.model.template import Template
 
 FINGERPRINT_TAG = "pctl:fingerprint"
-PCLUSTER_VERSION_TAG = "parallelcluster:version"  # pcluster's validator checks it against its own version
+# Tags ParallelCluster reads from a custom AMI (pcluster/constants.py, 3.16): CustomAmiTagValidator wants the
+# version (ERROR if it differs from the installed pcluster) and the build status (ERROR if missing);
+# AmiOsCompatibleValidator compares the OS tag with Image.Os (ERROR if different, WARNING if absent).
+PCLUSTER_VERSION_TAG = "parallelcluster:version"
+PCLUSTER_BUILD_STATUS_TAG = "parallelcluster:build_status"
+PCLUSTER_OS_TAG = "parallelcluster:os"
+BUILD_STATUS_AVAILABLE = "available"  # what pcluster's build-image sets once its image is complete
+# What pctl's registry and `pctl ami` read back from an image.
+SPACK_VERSION_TAG = "pctl:spack-version"
+SPACK_TARGET_TAG = "pctl:spack-target"
+ARCH_TAG = "pctl:arch"
+TEMPLATE_SHA_TAG = "pctl:template-sha256"
+PACKAGES_TAG = "pctl:packages"  # comma-joined specs, split over pctl:packages, pctl:packages:1, ... (256 chars each)
+BASE_IMAGE_TAG = "pctl:base-image"
 BAKE_PREFIX = "pctl-bakes"
 # The image-name part of each OS in ParallelCluster's official AMI names (pcluster.constants, 3.16).
 OS_IMAGE_NAME_PART = {
@@ -51,32 +64,67 @@ def template_arch(template: Template) -> str:
     return architecture(template.compute.head_node) or "x86_64"
 
 
-def fingerprint(template: Template, pcluster_version: str, base_image_id: str | None = None) -> str:
+def template_instance_types(template: Template) -> list[str]:
+    """Every instance type the template names: the head node and each queue's types, in order, once each."""
+    types = [template.compute.head_node, *(it for q in template.compute.queues for it in q.instance_types)]
+    return list(dict.fromkeys(types))
+
+
+def spack_target(template: Template) -> str:
+    """The Spack/archspec target the bake compiles for: the newest one every named instance type runs."""
+    import warnings
+
+    from pctl.targets import cluster_target
+
+    types = template_instance_types(template)
+    try:
+        with warnings.catch_warnings():  # an unknown family: the validator warns; the bake just builds generic
+            warnings.simplefilter("ignore")
+            return cluster_target(types)
+    except ValueError as exc:
+        raise PctlError(f"no Spack target for the image: {exc}",
+                        "compute.head_node and every queue's instance_types must be one architecture") from exc
+
+
+def template_sha256(template: Template) -> str:
+    """sha256 of the template's canonical JSON (pctl's model dump, sorted keys): the same for equal templates."""
+    return hashlib.sha256(template.model_dump_json(exclude_none=False).encode()).hexdigest()
+
+
+def fingerprint(template: Template, pcluster_version: str, base_image: str | None = None) -> str:
     """sha256 over what determines the baked image's content; equal fingerprints can share an image.
 
-    `base_image_id` is the official ParallelCluster AMI the bake starts from: when AWS publishes a new one
-    (a patched OS), the fingerprint changes and the scheduled rebuild re-bakes.
+    `base_image` names the official ParallelCluster AMI the bake starts from (its *name*, which is the same
+    in every region, unlike its id): when AWS publishes a new one (a patched OS), the fingerprint changes and
+    the scheduled rebuild re-bakes. The Spack target is the one every instance type of the template runs
+    (`pctl.targets.cluster_target`), so a template that adds an older instance type gets a new image.
     """
     payload = {
         "packages": sorted(template.software.spack_packages),
         "spack_version": template.software.spack_version,
+        "spack_target": spack_target(template),
         "os": template.cluster.os,
         "arch": template_arch(template),
         "pcluster_version": pcluster_version,
     }
-    if base_image_id is not None:
-        payload["base_image"] = base_image_id
+    if base_image is not None:
+        payload["base_image"] = base_image
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def current_fingerprint(session: boto3.Session, template: Template, pcluster_version: str) -> tuple[str, str]:
     """(fingerprint, base image id) against the official image published today in the session's region."""
-    base = official_image(session, template.cluster.os, template_arch(template), pcluster_version)
-    return fingerprint(template, pcluster_version, base), base
+    base = official_image_record(session, template.cluster.os, template_arch(template), pcluster_version)
+    return fingerprint(template, pcluster_version, base["Name"]), base["ImageId"]
 
 
 def official_image(session: boto3.Session, os: str, arch: str, pcluster_version: str) -> str:
-    """The newest official ParallelCluster AMI for os/arch/version in the session's region."""
+    """The newest official ParallelCluster AMI id for os/arch/version in the session's region."""
+    return official_image_record(session, os, arch, pcluster_version)["ImageId"]
+
+
+def official_image_record(session: boto3.Session, os: str, arch: str, pcluster_version: str) -> dict:
+    """The newest official ParallelCluster AMI (DescribeImages record) for os/arch/version in the region."""
     part = OS_IMAGE_NAME_PART.get(os)
     if part is None:
         raise PctlError(
@@ -96,7 +144,44 @@ def official_image(session: boto3.Session, os: str, arch: str, pcluster_version:
             f"Check that ParallelCluster {pcluster_version} supports {os}/{arch} in {session.region_name}."
         )
         raise PctlError(f"No official ParallelCluster AMI named {pattern} in {session.region_name}.", hint)
-    return max(images, key=lambda i: i.get("CreationDate", ""))["ImageId"]
+    return max(images, key=lambda i: i.get("CreationDate", ""))
+
+
+def image_tags(template: Template, pcluster_version: str, fp: str, base_image_id: str) -> dict[str, str]:
+    """Every tag a baked image carries: ParallelCluster's (so its custom-AMI validators pass) and pctl's."""
+    tags = {
+        FINGERPRINT_TAG: fp,
+        PCLUSTER_VERSION_TAG: pcluster_version,
+        PCLUSTER_BUILD_STATUS_TAG: BUILD_STATUS_AVAILABLE,
+        PCLUSTER_OS_TAG: template.cluster.os,
+        CLUSTER_TAG: template.cluster.name,
+        SPACK_VERSION_TAG: template.software.spack_version,
+        SPACK_TARGET_TAG: spack_target(template),
+        ARCH_TAG: template_arch(template),
+        TEMPLATE_SHA_TAG: template_sha256(template),
+        BASE_IMAGE_TAG: base_image_id,
+    }
+    joined = ",".join(sorted(template.software.spack_packages))
+    chunks = [joined[i:i + 256] for i in range(0, len(joined), 256)] or [""]
+    for n, chunk in enumerate(chunks[:20]):
+        tags[PACKAGES_TAG if n == 0 else f"{PACKAGES_TAG}:{n}"] = chunk
+    return tags
+
+
+def tag_dict(image: dict) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in image.get("Tags", []) or []}
+
+
+def image_packages(image: dict) -> list[str]:
+    """The Spack specs an image was baked with (its pctl:packages tags, joined again)."""
+    tags = tag_dict(image)
+    parts = [tags.get(PACKAGES_TAG, "")]
+    n = 1
+    while f"{PACKAGES_TAG}:{n}" in tags:
+        parts.append(tags[f"{PACKAGES_TAG}:{n}"])
+        n += 1
+    joined = "".join(parts)
+    return [p for p in joined.split(",") if p]
 
 
 def find_baked_image(session: boto3.Session, fingerprint: str) -> dict | None:
@@ -206,15 +291,20 @@ def bake_image(
     ec2, s3 = client(session, "ec2"), client(session, "s3")
     arch = template_arch(template)
     base_ami = base_image_id or official_image(session, template.cluster.os, arch, pcluster_version)
-    fp = fingerprint(template, pcluster_version, base_ami)
+    base_record = ec2.describe_images(ImageIds=[base_ami])["Images"][0]
+    fp = fingerprint(template, pcluster_version, base_record.get("Name"))
     name = template.cluster.name
     created = on_created or (lambda _r: None)
-    tags = {FINGERPRINT_TAG: fp, PCLUSTER_VERSION_TAG: pcluster_version, CLUSTER_TAG: name}
+    tags = image_tags(template, pcluster_version, fp, base_ami)
 
-    def tag_list(role: str) -> list[dict[str, str]]:
-        return [{"Key": k, "Value": v} for k, v in {**tags, "Name": f"pctl-{name}-{role}", "pctl:role": role}.items()]
+    def tag_list(role: str, *, complete: bool = False) -> list[dict[str, str]]:
+        # The builder carries pctl's tags only; the image gets pcluster's build status once it is available.
+        chosen = {k: v for k, v in tags.items()
+                  if (role == "image" or not k.startswith("parallelcluster:"))
+                  and (complete or k != PCLUSTER_BUILD_STATUS_TAG)}
+        return [{"Key": k, "Value": v} for k, v in {**chosen, "Name": f"pctl-{name}-{role}", "pctl:role": role}.items()]
 
-    root = ec2.describe_images(ImageIds=[base_ami])["Images"][0].get("RootDeviceName", "/dev/xvda")
+    root = base_record.get("RootDeviceName", "/dev/xvda")
     try:
         # A re-run must not find a marker from an earlier attempt.
         for outcome in ("done", "failed", "log"):
@@ -298,7 +388,7 @@ def bake_image(
         image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
         snapshots = [m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", [])
                      if m.get("Ebs", {}).get("SnapshotId")]
-        ec2.create_tags(Resources=[image_id, *snapshots], Tags=tag_list("image"))
+        ec2.create_tags(Resources=[image_id, *snapshots], Tags=tag_list("image", complete=True))
         log(f"image {image_id} ready (fingerprint {fp[:12]})")
         return image_id
     except PctlError:
