@@ -35,6 +35,6 @@ class Validator:
 
 
 def offline_validators() -> list[Validator]:
-    from pctl.validation import validators  # noqa: F401  (import registers the classes)
+    from pctl.validation import instance_rules, pcs_rules, validators  # noqa: F401  (import registers the classes)
 
     return [cls() for cls in _REGISTRY if not cls.online]

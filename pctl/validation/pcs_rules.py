@@ -1,0 +1,52 @@
+"""Validators for `platform: pcs`: what AWS PCS accepts (`pctl.pcs.limits`, from the pcs service model).
+
+They yield nothing for ParallelCluster templates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pctl.model.template import Platform, Template
+from pctl.pcs import limits
+from pctl.pcs.plan import node_groups
+from pctl.validation.base import Validator
+from pctl.validation.issues import Issue, Level
+
+
+class PcsClusterNameValidator(Validator):
+    """PCS cluster names are shorter than ParallelCluster's (3-40 characters, no `pcs_` prefix)."""
+
+    def check(self, t: Template) -> Iterator[Issue]:
+        if t.cluster.platform is not Platform.pcs:
+            return
+        problem = limits.name_problem(t.cluster.name, limits.CLUSTER_NAME_MAX)
+        if problem:
+            yield self.issue(("cluster", "name"), f"a PCS cluster name {problem}",
+                             f"use at most {limits.CLUSTER_NAME_MAX} letters, digits or hyphens, a letter first")
+
+
+class PcsClusterSizeValidator(Validator):
+    """Every node group's max_count, plus the login node, must fit the largest PCS cluster size."""
+
+    def check(self, t: Template) -> Iterator[Issue]:
+        if t.cluster.platform is not Platform.pcs:
+            return
+        nodes = sum(g.max_count for g in node_groups(t))
+        if limits.cluster_size(nodes) is None:
+            largest, cap = limits.CLUSTER_SIZES[-1]
+            yield self.issue(("compute", "queues"),
+                             f"the queues reach {nodes} nodes (with the login node); a PCS cluster manages at most "
+                             f"{cap} ({largest})", "lower max_count, or split the work over two clusters")
+
+
+class PcsHeadNodeValidator(Validator):
+    """PCS runs the Slurm controller itself: `head_node` sizes the login node group instead."""
+
+    level = Level.WARNING
+
+    def check(self, t: Template) -> Iterator[Issue]:
+        if t.cluster.platform is Platform.pcs:
+            yield self.issue(("compute", "head_node"),
+                             f"PCS has no head node (AWS runs the Slurm controller): {t.compute.head_node} becomes the "
+                             "instance type of the login node group", "choose a login-sized instance type here")

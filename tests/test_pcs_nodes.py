@@ -1,0 +1,90 @@
+"""PCS node resources (security group, instance profile, launch templates) under moto's EC2 and IAM."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from pctl.pcs import nodes
+
+CLUSTER = "pcs-demo"
+SCRIPT = "#!/bin/bash\nset -euo pipefail\necho 'node setup'\n"
+
+
+@pytest.fixture()
+def aws(monkeypatch):
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        iam = boto3.client("iam", region_name="us-east-1")
+        vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+        yield ec2, iam, vpc
+
+
+def make_all(ec2, iam, vpc):
+    sg = nodes.ensure_security_group(ec2, CLUSTER, vpc, "203.0.113.0/24", {})
+    arn = nodes.ensure_instance_profile(iam, CLUSTER, [nodes.BucketAccess("lab-data", False),
+                                                      nodes.BucketAccess("lab-scratch", True)], {})
+    lt = nodes.ensure_launch_template(ec2, CLUSTER, "cpu", security_group=sg,
+                                      user_data_b64=nodes.user_data(SCRIPT), tags={})
+    return sg, arn, lt
+
+
+def test_launch_template_requires_imdsv2_encrypts_and_runs_the_node_setup(aws):
+    ec2, iam, vpc = aws
+    _sg, _arn, lt = make_all(ec2, iam, vpc)
+    data = ec2.describe_launch_template_versions(LaunchTemplateId=lt)["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["BlockDeviceMappings"][0]["Ebs"]["Encrypted"] is True
+    mime = base64.b64decode(data["UserData"]).decode()
+    assert "Content-Type: multipart/mixed" in mime and "text/x-shellscript" in mime
+    assert "echo 'node setup'" in mime and mime.rstrip().endswith(f"--{nodes.MIME_BOUNDARY}--")
+
+
+def test_instance_profile_is_one_pcs_accepts_and_scoped_to_the_buckets(aws):
+    ec2, iam, vpc = aws
+    _sg, arn, _lt = make_all(ec2, iam, vpc)
+    assert ":instance-profile/aws-pcs/" in arn
+    role = iam.get_role(RoleName=nodes.names(CLUSTER)["role"])["Role"]
+    assert role["Path"] == "/aws-pcs/"
+    policy = iam.get_role_policy(RoleName=role["RoleName"], PolicyName="pctl-pcs-node")["PolicyDocument"]
+    policy = policy if isinstance(policy, dict) else json.loads(policy)
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["RegisterWithPcs"]["Action"] == ["pcs:RegisterComputeNodeGroupInstance"]
+    assert by_sid["WriteBuckets"]["Resource"] == ["arn:aws:s3:::lab-scratch/*"]  # read-only bucket not writable
+    assert "*" not in json.dumps(by_sid["ReadBuckets"]["Resource"]).replace("/*", "")
+
+
+def test_security_group_opens_ssh_only_to_the_named_range(aws):
+    ec2, iam, vpc = aws
+    sg, _arn, _lt = make_all(ec2, iam, vpc)
+    perms = ec2.describe_security_groups(GroupIds=[sg])["SecurityGroups"][0]["IpPermissions"]
+    cidrs = [r["CidrIp"] for p in perms for r in p.get("IpRanges", [])]
+    assert cidrs == ["203.0.113.0/24"]
+
+
+def test_creates_are_idempotent_and_delete_leaves_nothing(aws):
+    ec2, iam, vpc = aws
+    first = make_all(ec2, iam, vpc)
+    assert make_all(ec2, iam, vpc) == first  # a resumed create reuses, never duplicates
+    done = nodes.delete_node_resources(ec2, iam, CLUSTER)
+    assert len(done) == 4
+    assert ec2.describe_launch_templates()["LaunchTemplates"] == []
+    assert iam.list_instance_profiles(PathPrefix="/aws-pcs/")["InstanceProfiles"] == []
+    assert iam.list_roles(PathPrefix="/aws-pcs/")["Roles"] == []
+    names = [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]]
+    assert nodes.names(CLUSTER)["security_group"] not in names
+    assert nodes.delete_node_resources(ec2, iam, CLUSTER) == []  # a second delete finds nothing to do
+
+
+def test_user_data_refuses_a_script_holding_the_boundary():
+    from pctl.errors import PctlError
+
+    with pytest.raises(PctlError):
+        nodes.user_data(f"echo {nodes.MIME_BOUNDARY}")
