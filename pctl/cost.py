@@ -26,7 +26,7 @@ from typing import Any
 
 from pctl.compute_resources import plan_queue
 from pctl.errors import PctlError
-from pctl.instance_types import info
+from pctl.instance_types import did_you_mean, facts, price_usd_hour
 from pctl.model.template import CapacityType, StorageType, Template
 
 _PRICES = Path(__file__).parent / "data" / "prices.json"
@@ -59,6 +59,11 @@ class Estimate:
     utilisation: float = 0.2
     live: bool = False
     warnings: list[str] = field(default_factory=list)
+    unpriced: list[str] = field(default_factory=list)  # instance types with no price: their lines are not in the total
+
+    @property
+    def complete(self) -> bool:
+        return not self.unpriced
 
     def to_dict(self) -> dict:
         return {
@@ -68,6 +73,8 @@ class Estimate:
             "utilisation": self.utilisation,
             "live": self.live,
             "monthly_total_usd": self.monthly_total_usd,
+            "complete": self.complete,
+            "unpriced_instance_types": list(self.unpriced),
             "lines": [
                 dict(asdict(line), unit_usd=None if line.unit_usd is None else round(line.unit_usd, 6))
                 for line in self.lines
@@ -81,14 +88,16 @@ class Estimate:
 
         rows = [
             (line.item, f"{line.quantity:,.1f} {line.unit}",
-             "n/a" if line.unit_usd is None else f"${line.unit_usd:.4f}", f"${line.monthly_usd:,.2f}")
+             "no price" if line.unit_usd is None else f"${line.unit_usd:.4f}",
+             "NOT PRICED" if line.unit_usd is None else f"${line.monthly_usd:,.2f}")
             for line in self.lines
         ]
         out = [
             f"Estimated monthly cost in {self.region} (prices of {self.price_date}"
             f"{', live instance prices' if self.live else ''}):",
-            table(("ITEM", "QUANTITY", "UNIT PRICE", "PER MONTH"), rows),
-            f"TOTAL  ${self.monthly_total_usd:,.2f} per month",
+            table(("ITEM", "QUANTITY", "UNIT PRICE", "PER MONTH"), rows, right=(1, 2, 3),
+                  footer=("TOTAL per month" if self.complete else "TOTAL per month (INCOMPLETE)", "", "",
+                          f"${self.monthly_total_usd:,.2f}")),
             "",
             "Assumptions:",
             *(f"  - {a}" for a in self.assumptions),
@@ -96,6 +105,9 @@ class Estimate:
         notes = [(line.item, line.note) for line in self.lines if line.note]
         if notes:
             out += ["Notes:", *(f"  - {item}: {note}" for item, note in notes)]
+        if self.unpriced:
+            out.insert(2, f"INCOMPLETE: no price for {', '.join(self.unpriced)}: the total leaves those nodes out "
+                          "(pctl prices common types offline; `pctl cost --live` asks AWS for every type)")
         if self.warnings:
             out += ["Warnings:", *(f"  ! {w}" for w in self.warnings)]
         return "\n".join(out)
@@ -124,10 +136,8 @@ class _Prices:
     def instance(self, instance_type: str) -> float | None:
         if instance_type in self.live:
             return self.live[instance_type]
-        known = info(instance_type)
-        if not known or known.get("price_usd_hour") is None:
-            return None
-        return float(known["price_usd_hour"]) * self.multiplier
+        base = price_usd_hour(instance_type)
+        return None if base is None else base * self.multiplier
 
     def storage(self, key: str, sub: str | None = None) -> float:
         value = price_table()["storage"][key]
@@ -217,8 +227,16 @@ def _load(template: Template | str | Path) -> Template:
 
 def estimate(template: Template | str | Path, *, hours_per_month: float = 730, utilisation: float | None = None,
              live: bool = False, session: Any = None) -> Estimate:
-    """The monthly estimate of `template` (a Template, or a path to one)."""
+    """The monthly estimate of `template` (a Template, or a path to one).
+
+    Raises PctlError for an instance type pctl does not know (it would otherwise cost $0). A known type with
+    no price (offline table or --live) is listed in `Estimate.unpriced`, its lines say so, and the total is
+    marked incomplete."""
     t = _load(template)
+    unknown = [it for it in dict.fromkeys(_all_instance_types(t)) if facts(it) is None]
+    if unknown:
+        raise PctlError(f"cannot price unknown instance type(s) {', '.join(unknown)}: "
+                        f"the estimate would leave them out", "; ".join(f"{u}: {did_you_mean(u)}" for u in unknown))
     data = price_table()
     a = data["assumptions"]
     hours_in_month = float(a["hours_in_month"])
@@ -346,7 +364,8 @@ def estimate(template: Template | str | Path, *, hours_per_month: float = 730, u
     if unpriced:
         warnings.append(f"no price for {', '.join(sorted(set(unpriced)))}: those lines are not in the total"
                         + ("" if live else " (try --live)"))
-    return Estimate(lines, total, assumptions, data["price_date"], region, hours_per_month, util, live, warnings)
+    return Estimate(lines, total, assumptions, data["price_date"], region, hours_per_month, util, live, warnings,
+                    sorted(set(unpriced)))
 
 
 def _times(price: float | None, factor: float) -> float | None:

@@ -151,7 +151,11 @@ def test_bad_arguments(kwargs: dict, words: str) -> None:
 def test_render_and_dict_agree() -> None:
     est = estimate(make([{"name": "q", "instance_types": ["c5.large"], "max_count": 10}]))
     text = est.render_text()
-    assert f"TOTAL  ${est.monthly_total_usd:,.2f} per month" in text
+    # the TOTAL is the table's footer row: its amount ends the PER MONTH column, right-aligned with the lines
+    lines = text.splitlines()
+    total = next(line for line in lines if line.startswith("TOTAL per month"))
+    assert total.endswith(f"${est.monthly_total_usd:,.2f}")
+    assert len(total) == max(len(line) for line in lines if line.endswith(f"${est.lines[0].monthly_usd:,.2f}"))
     assert "Assumptions:" in text and "price" in text
     d = json.loads(json.dumps(est.to_dict()))
     assert d["monthly_total_usd"] == est.monthly_total_usd and len(d["lines"]) == len(est.lines)

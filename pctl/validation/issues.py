@@ -22,7 +22,7 @@ def format_path(path: Path) -> str:
             out += f"[{part}]"
         else:
             out += ("." if out else "") + str(part)
-    return out or "<template>"
+    return out  # "" for the whole document (its file and line say where)
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class Issue:
 
     def render(self, source: str = "") -> str:
         where = f"{source}:{self.line}:{self.column}" if self.line else (source or "template")
-        text = f"{where}: {self.level.value}: {self.field}: {self.message}"
+        field = f"{self.field}: " if self.path else ""  # the whole document: the location names it
+        text = f"{where}: {self.level.value}: {field}{self.message}"
         if self.hint:
             text += f"\n    hint: {self.hint}"
         return text
@@ -80,6 +81,12 @@ class Report:
             "warnings": len(self.warnings),
             "issues": [i.to_dict() for i in self.issues],
         }
+
+    def summary(self) -> str:
+        """'1 error, 2 warnings'."""
+        from pctl.words import counts
+
+        return counts(len(self.errors), len(self.warnings))
 
     def render(self) -> str:
         return "\n".join(i.render(self.source) for i in self.issues)

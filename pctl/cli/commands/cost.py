@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import click
 
+from pctl.cli.commands.completion import template_argument
+from pctl.cli.output import emit_json, json_option
+
 
 @click.command("cost")
-@click.argument("template")
+@template_argument()
 @click.option("--hours-per-month", type=click.FloatRange(0, 744, min_open=True), default=730.0, show_default=True,
               help="Hours a month the elastic nodes are in use (at the utilisation below).")
 @click.option("--utilisation", type=click.FloatRange(0, 1), default=None,
               help="Share of (max_count - min_count) nodes busy during those hours [default: 0.2].")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option("Print the estimate as one JSON document (pctl.cost/v1).")
 @click.option("--live", is_flag=True, help="Ask the AWS Price List API for instance prices (needs credentials).")
 def cli(template: str, hours_per_month: float, utilisation: float | None, as_json: bool, live: bool) -> None:
     """Estimate what TEMPLATE (a file or library name) costs per month."""
-    from pctl.cli.output import echo_json
     from pctl.cost import estimate
     from pctl.errors import PctlError
     from pctl.library import resolve
@@ -28,6 +30,6 @@ def cli(template: str, hours_per_month: float, utilisation: float | None, as_jso
                         f"fix it first (`pctl validate {template}`)")
     result = estimate(loaded.template, hours_per_month=hours_per_month, utilisation=utilisation, live=live)
     if as_json:
-        echo_json(result.to_dict())
+        emit_json("cost", template=str(resolve(template)), **result.to_dict())
     else:
         click.echo(result.render_text())

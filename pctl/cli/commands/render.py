@@ -6,9 +6,12 @@ import sys
 
 import click
 
+from pctl.cli.commands.completion import template_argument
+from pctl.cli.output import emit_json, json_option, plural
+
 
 @click.command("render")
-@click.argument("template")
+@template_argument()
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
               help="Directory to write cluster-config.yaml, scripts/, spack/ and modules/ into.")
 @click.option("--subnet-id", help="Subnet for the head node (and compute, unless --compute-subnet-id).")
@@ -17,8 +20,9 @@ import click
 @click.option("--ssh-cidr", help="CIDR allowed to SSH to the head node (default: the template's, else the VPC's).")
 @click.option("--scripts-s3-prefix", help="s3://bucket/prefix where the files of scripts/ are uploaded.")
 @click.option("--custom-ami", help="AMI id (install: ami, or any custom image).")
+@json_option("Print what was written and the placeholders left as one JSON document (pctl.render/v1).")
 def cli(template: str, outdir: str, subnet_id: str | None, compute_subnet_id: str | None, key_name: str | None,
-        ssh_cidr: str | None, scripts_s3_prefix: str | None, custom_ami: str | None) -> None:
+        ssh_cidr: str | None, scripts_s3_prefix: str | None, custom_ami: str | None, as_json: bool) -> None:
     """Render TEMPLATE (a path or a library name) to files, without touching AWS.
 
     Values you do not pass stay as placeholders marked `# PCTL-PLACEHOLDER` in the config.
@@ -32,8 +36,12 @@ def cli(template: str, outdir: str, subnet_id: str | None, compute_subnet_id: st
 
     report, loaded = validate_file(resolve(template))
     if not report.ok(False) or loaded.template is None:
+        if as_json:
+            emit_json("render", source=report.source, valid=False, written=[], placeholders=[],
+                      validation=report.to_dict())
+            sys.exit(1)
         click.echo(report.render(), err=True)
-        click.echo(f"{report.source}: invalid ({len(report.errors)} errors, {len(report.warnings)} warnings)", err=True)
+        click.echo(f"{report.source}: invalid ({report.summary()})", err=True)
         sys.exit(1)
     if report.warnings:
         click.echo(report.render(), err=True)
@@ -42,9 +50,15 @@ def cli(template: str, outdir: str, subnet_id: str | None, compute_subnet_id: st
                             ssh_allowed_cidr=ssh_cidr, scripts_s3_prefix=scripts_s3_prefix, custom_ami=custom_ami)
     rendered = render(loaded.template, options)
     out = Path(outdir)
-    for path in rendered.write(out):
+    written = rendered.write(out)
+    if as_json:
+        emit_json("render", source=report.source, valid=True, output=str(out), written=[str(p) for p in written],
+                  placeholders=list(dict.fromkeys(rendered.placeholders)), validation=report.to_dict())
+        return
+    for path in written:
         click.echo(f"wrote {path}")
     if rendered.placeholders:
-        click.echo(f"{len(rendered.placeholders)} placeholder(s) left in {out / 'cluster-config.yaml'}:")
-        for description in dict.fromkeys(rendered.placeholders):
+        left = list(dict.fromkeys(rendered.placeholders))
+        click.echo(f"{plural(len(left), 'placeholder')} left in {out / 'cluster-config.yaml'}:")
+        for description in left:
             click.echo(f"  - {description}")

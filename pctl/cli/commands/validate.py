@@ -6,12 +6,13 @@ import sys
 
 import click
 
-from pctl.cli.output import echo_json
+from pctl.cli.commands.completion import template_argument
+from pctl.cli.output import emit_json, json_option
 
 
 @click.command("validate")
-@click.argument("template")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+@template_argument()
+@json_option("Print the report as one JSON document (schema pctl.validate/v1).")
 @click.option("--strict", is_flag=True, help="Warnings fail too.")
 def cli(template: str, as_json: bool, strict: bool) -> None:
     """Check TEMPLATE (a path or a library name) without touching the network.
@@ -23,10 +24,10 @@ def cli(template: str, as_json: bool, strict: bool) -> None:
 
     report, _ = validate_file(resolve(template))
     if as_json:
-        echo_json(report.to_dict(strict))
+        emit_json("validate", **report.to_dict(strict))
     else:
         if report.issues:
             click.echo(report.render(), err=not report.ok(strict))
         status = "valid" if report.ok(strict) else "invalid"
-        click.echo(f"{report.source}: {status} ({len(report.errors)} errors, {len(report.warnings)} warnings)")
+        click.echo(f"{report.source}: {status} ({report.summary()})")
     sys.exit(0 if report.ok(strict) else 1)
