@@ -4,8 +4,10 @@ The model (every number below is printed with the estimate as an assumption):
 - head node: on 24/7 (730 h/month);
 - each queue: min_count nodes 24/7, plus expected use of the elastic part: utilisation x (max - min)
   nodes for H hours a month (default 20% for 730 h). Compute resources come from
-  `pctl.compute_resources.plan_queue`; a flexible pool (several types) is priced at its cheapest type,
-  and the queue's elastic use at the cheapest type in the queue (labelled);
+  `pctl.compute_resources.plan_queue`: each compute resource is priced for its share of the queue's
+  max_count/min_count (the same split the rendered config has), a flexible pool at its cheapest type (labelled);
+- an instance type pctl does not know is refused (PctlError); a known type with no price makes the
+  estimate INCOMPLETE (said on the total line and in `unpriced`), never a silent $0;
 - spot queues: on-demand price less an assumed discount (spot prices vary by type, zone and hour);
 - root volumes: gp3 of the assumed size for the head node and always-on nodes, pro rata for elastic hours;
 - shared storage and created data file systems: EBS gp3 / EFS / FSx for Lustre per GB-month; existing
@@ -284,19 +286,23 @@ def estimate(template: Template | str | Path, *, hours_per_month: float = 730, u
             always_on_nodes += cr.min_count
             if price is None:
                 unpriced.extend(cr.instance_types)
-        elastic = max(q.max_count - q.min_count, 0)
-        if elastic and util > 0:
-            all_types = tuple(dict.fromkeys(it for cr in resources for it in cr.instance_types))
-            chosen, price = _cheapest(all_types, prices)
+        # The elastic part of each compute resource: its share of max_count (the split the renderer writes).
+        for cr in resources:
+            elastic = max(cr.max_count - cr.min_count, 0)
+            if not elastic or util <= 0:
+                continue
+            chosen, price = _cheapest(cr.instance_types, prices)
             node_hours = util * elastic * hours_per_month
-            label = chosen or "/".join(all_types)
-            note = _cheapest_note(all_types, chosen, kind)
+            label = chosen or "/".join(cr.instance_types)
+            note = _cheapest_note(cr.instance_types, chosen, kind)
+            if len(resources) > 1:
+                note = "; ".join(filter(None, [note, f"{cr.max_count} of the queue's max_count {q.max_count}"]))
             lines.append(_instance_line(
                 f"queue {q.name}: expected use of {elastic} elastic x {label}", node_hours,
                 _times(price, factor), note))
             elastic_node_hours += node_hours
             if price is None:
-                unpriced.extend(all_types)
+                unpriced.extend(cr.instance_types)
 
     # root volumes (pro rata for elastic node-hours)
     root_gb_months = root_gb * (always_on_nodes + elastic_node_hours / hours_in_month)
@@ -348,7 +354,8 @@ def estimate(template: Template | str | Path, *, hours_per_month: float = 730, u
         f"elastic nodes: {util:.0%} of (max_count - min_count) nodes busy for {hours_per_month:g} h/month",
         f"spot: {spot_discount:.0%} below on-demand (real spot prices vary by type, zone and hour)",
         f"root volumes: {root_gb:.0f} GB gp3 per node",
-        "multi-type queues are priced at their cheapest type; Slurm may start dearer ones",
+        "a queue of several compute resources: each is priced for its share of max_count and min_count "
+        "(the split in the rendered config); a flexible one at its cheapest type (Slurm may start dearer ones)",
         "S3 mounts, data transfer out, snapshots and CloudWatch are not included",
     ]
     if nat_reason:

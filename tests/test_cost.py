@@ -84,7 +84,7 @@ def test_spot_public_only_regional_multiplier_and_custom_usage() -> None:
 
 def test_multi_type_queues_price_the_plan() -> None:
     t = make([
-        # different vCPUs: one compute resource per type, min_count on the first (c6i.4xlarge)
+        # different vCPUs: one compute resource per type; max_count 5 split 3 + 2, min_count 1 on the first
         {"name": "mixed", "instance_types": ["c6i.4xlarge", "c5.large"], "min_count": 1, "max_count": 5},
         # same vCPUs: one flexible pool, priced at its cheapest type (c6a.4xlarge)
         {"name": "flex", "instance_types": ["c6i.4xlarge", "c6a.4xlarge"], "min_count": 1, "max_count": 1},
@@ -92,15 +92,35 @@ def test_multi_type_queues_price_the_plan() -> None:
     lines = by_item(estimate(t, utilisation=0.2))
     # 1 x c6i.4xlarge x 730 h x 0.68 = 496.40
     assert lines["queue mixed: 1 x c6i.4xlarge always on"].monthly_usd == 496.40
-    # elastic 0.2 x 4 x 730 = 584 h at the queue's cheapest type c5.large: 584 x 0.085 = 49.64
-    mixed = lines["queue mixed: expected use of 4 elastic x c5.large"]
-    assert mixed.monthly_usd == 49.64
-    assert "cheapest of c6i.4xlarge, c5.large" in mixed.note
+    # the split the config has: c6i.4xlarge MaxCount 3 (min 1), c5.large MaxCount 2: elastic 2 and 2 nodes
+    # c6i.4xlarge: 0.2 x 2 x 730 = 292 h x 0.68 = 198.56; c5.large: 292 h x 0.085 = 24.82
+    big = lines["queue mixed: expected use of 2 elastic x c6i.4xlarge"]
+    small = lines["queue mixed: expected use of 2 elastic x c5.large"]
+    assert (big.monthly_usd, small.monthly_usd) == (198.56, 24.82)
+    assert "3 of the queue's max_count 5" in big.note and "2 of the queue's max_count 5" in small.note
+    # never more nodes than max_count: 1 always on + 2 + 2 elastic = 5
     # flexible pool: 730 h x 0.612 = 446.76, labelled
     flex = lines["queue flex: 1 x c6a.4xlarge always on"]
     assert flex.monthly_usd == 446.76 and "cheapest of c6i.4xlarge, c6a.4xlarge" in flex.note
     assert not any("elastic" in item for item in lines if item.startswith("queue flex"))  # max == min
     assert not any("NAT" in item for item in lines)  # user subnet
+
+
+def test_priced_node_count_equals_the_rendered_split() -> None:
+    """cost and the renderer read one plan: the node counts priced are the MinCount/MaxCount rendered."""
+    from pctl.compute_resources import plan_queue
+
+    q = {"name": "gpu", "instance_types": ["m6i.2xlarge", "g4dn.2xlarge", "c6i.2xlarge"], "min_count": 2, "max_count": 10}
+    t = make([q], networking={"subnet_id": "subnet-0123456789abcdef0"})
+    plan = plan_queue(t.compute.queues[0])
+    # m6i and c6i share 8 vCPUs and no GPU: one flexible resource; g4dn (1 GPU) its own
+    assert [(cr.instance_types, cr.min_count, cr.max_count) for cr in plan] == [
+        (("m6i.2xlarge", "c6i.2xlarge"), 2, 5), (("g4dn.2xlarge",), 0, 5)]
+    est = estimate(t, utilisation=1.0)
+    elastic = [line for line in est.lines if "elastic" in line.item]
+    always = [line for line in est.lines if "always on" in line.item]
+    nodes = sum(line.quantity for line in elastic) / est.hours_per_month + sum(line.quantity for line in always) / 730
+    assert nodes == 10
 
 
 def test_storage_types_and_existing_file_systems() -> None:
@@ -128,15 +148,44 @@ def test_storage_types_and_existing_file_systems() -> None:
     assert est.monthly_total_usd == 601.92
 
 
-def test_uncovered_region_and_unknown_type_warn() -> None:
-    t = make([{"name": "q", "instance_types": ["c99.large"], "max_count": 2}], region="af-south-1")
+def test_uncovered_region_and_unpriced_type_say_so() -> None:
+    # c7a.large is a real type (AWS's table) that pctl has no offline price for
+    t = make([{"name": "q", "instance_types": ["c7a.large"], "max_count": 2}], region="af-south-1")
     est = estimate(t)
     assert any("no price data for af-south-1" in w for w in est.warnings)
-    assert any("no price for c99.large" in w and "--live" in w for w in est.warnings)
-    line = by_item(est)["queue q: expected use of 2 elastic x c99.large"]
+    assert any("no price for c7a.large" in w and "--live" in w for w in est.warnings)
+    line = by_item(est)["queue q: expected use of 2 elastic x c7a.large"]
     assert (line.unit_usd, line.monthly_usd) == (None, 0.0)
-    # us-east-1 prices, unknown line excluded: 30.368 + root 40 x (1 + 292/730) x 0.08 = 4.48 + 8 + 32.85 + 4.5
+    assert not est.complete and est.unpriced == ["c7a.large"]
+    text = est.render_text()
+    assert "TOTAL per month (INCOMPLETE)" in text and "NOT PRICED" in text and "INCOMPLETE: no price for c7a.large" in text
+    d = est.to_dict()
+    assert d["complete"] is False and d["unpriced_instance_types"] == ["c7a.large"]
+    # us-east-1 prices, unpriced line excluded: 30.368 + root 40 x (1 + 292/730) x 0.08 = 4.48 + 8 + 32.85 + 4.5
     assert est.monthly_total_usd == round(30.368 + 40 * (1 + 292 / 730) * 0.08 + 8 + 32.85 + 4.5, 2) == 80.2
+
+
+@pytest.mark.parametrize(("head", "queue_type", "named"), [("t3.medium", "c6i.2xlarg", "c6i.2xlarg"),
+                                                           ("t3.mediun", "c5.large", "t3.mediun")])
+def test_unknown_type_is_refused_never_priced_at_zero(head: str, queue_type: str, named: str) -> None:
+    from pctl.errors import PctlError
+
+    with pytest.raises(PctlError) as info:
+        estimate(make([{"name": "q", "instance_types": [queue_type]}], head=head))
+    assert named in str(info.value) and "did you mean" in (info.value.hint or "")
+
+
+def test_cli_cost_refuses_a_typo_type_with_did_you_mean(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pctl import library
+    from pctl.cli import main
+
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(library.path_of("minimal").read_text().replace("t3.medium", "t3.mediun"))
+    with pytest.raises(SystemExit) as exc:
+        main(["cost", str(bad)])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "t3.mediun" in err and "did you mean" in err and "$" not in err
 
 
 @pytest.mark.parametrize(("kwargs", "words"), [({"hours_per_month": 0}, "hours per month"),
