@@ -239,7 +239,7 @@ def test_cli_json(tmp_path):
     result = CliRunner().invoke(cli, ["capture", "script", str(SCRIPTS / "slurm" / "rnaseq.sh"), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert set(data) == {"scripts", "template"}
+    assert set(data) == {"schema", "scripts", "template"} and data["schema"] == "pctl.capture-script/v1"
     (script,) = data["scripts"]
     assert script["scheduler"] == "slurm" and script["resources"]["memory_gb"] == 64.0
     assert [m["module"] for m in script["modules"]] == ["STAR/2.7.10b-GCC-11.3.0", "SAMtools/1.16.1-GCC-11.3.0",

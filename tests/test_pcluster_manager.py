@@ -147,6 +147,6 @@ def test_cli_check_json(capsys: pytest.CaptureFixture[str]) -> None:
             main(["pcluster", "check", "--json"])
         except SystemExit as exc:  # exit 1 only when something is missing (e.g. no node here)
             assert exc.code == 1
-    items = {i["name"]: i for i in json.loads(capsys.readouterr().out)}
+    items = {i["name"]: i for i in json.loads(capsys.readouterr().out)["checks"]}
     assert items["pcluster"]["detail"].startswith(metadata.version("aws-parallelcluster"))
     assert items["aws credentials"]["ok"] is True

@@ -329,7 +329,7 @@ def test_cli_add_update_search_pull_and_tamper(home: Path, lab: Publisher, tmp_p
     main(["registry", "update"])
     assert "lab: cloned at" in capsys.readouterr().out
     main(["registry", "search", "bwa", "--json"])
-    [hit] = json.loads(capsys.readouterr().out)
+    [hit] = json.loads(capsys.readouterr().out)["templates"]
     assert (hit["source"], hit["name"]) == ("lab", "genomics")
     main(["registry", "show", "lab/genomics"])
     assert "sha256:" in capsys.readouterr().out

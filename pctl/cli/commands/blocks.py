@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pctl.cli.output import echo_json, table
+from pctl.cli.output import emit_json, json_option, print_table
 
 
 @click.group("blocks")
@@ -38,7 +38,7 @@ def register() -> None:
 
 @cli.command("show")
 @click.option("--name", default="default", show_default=True, help="PctlSettings block name.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("Print the settings as one JSON document (pctl.blocks-settings/v1).")
 def show(name: str, as_json: bool) -> None:
     """Show the effective PctlSettings (the saved block, else the built-in defaults)."""
     _connect()
@@ -46,6 +46,6 @@ def show(name: str, as_json: bool) -> None:
 
     data = load_settings(name).model_dump(mode="json", exclude={"block_type_slug"})
     if as_json:
-        echo_json(data)
+        emit_json("blocks-settings", name=name, settings=data)
     else:
-        click.echo(table(("SETTING", "VALUE"), sorted(data.items())))
+        print_table(("SETTING", "VALUE"), sorted(data.items()))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from pctl.cli.output import echo_json
+from pctl.cli.output import emit_json, json_option, plural
 
 
 @click.group("capture")
@@ -29,7 +29,7 @@ def _write(path: str, text: str) -> None:
 
 @cli.command("script")
 @click.argument("paths", nargs=-1, required=True, metavar="FILE_OR_DIR...")
-@click.option("--json", "as_json", is_flag=True, help="Print scripts, mappings and the template as JSON.")
+@json_option("Print scripts, mappings and the template as one JSON document (pctl.capture-script/v1).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the template here (else print it).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the markdown migration report here.")
 @click.option("--name", help="Cluster name in the template (default: the directory's name, or 'captured').")
@@ -55,13 +55,14 @@ def script_cmd(paths: tuple[str, ...], as_json: bool, output: str | None, report
     if report_path:
         _write(report_path, render_report(build, title=build.template["cluster"]["name"]))
     if as_json:
-        echo_json({"scripts": [s.to_dict() for s in capture.scripts], "template": build.template})
+        emit_json("capture-script", scripts=[s.to_dict() for s in capture.scripts], template=build.template)
     elif not output:
         click.echo(text, nl=False)
     unmapped = sorted({m for s in capture.scripts for m in s.unmapped})
     if output or report_path:
-        click.echo(f"captured {len(capture.scripts)} script(s): {len(build.queues)} queue(s), "
-                   f"{len(build.packages)} Spack package(s), {len(unmapped)} unmapped module(s)", err=True)
+        click.echo(f"captured {plural(len(capture.scripts), 'script')}: {plural(len(build.queues), 'queue')}, "
+                   f"{plural(len(build.packages), 'Spack package')}, {plural(len(unmapped), 'unmapped module')}",
+                   err=True)
         for path in filter(None, (output, report_path)):
             click.echo(f"  wrote {path}", err=True)
         if unmapped:
@@ -76,8 +77,9 @@ def script_cmd(paths: tuple[str, ...], as_json: bool, output: str | None, report
 @click.option("--accept-new-host-key", is_flag=True, help="Trust and record the host key on first contact (TOFU).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Write the template here.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write the markdown report here.")
+@json_option("Also print the captured template and its validation as one JSON document (pctl.capture-remote/v1).")
 def remote_cmd(target: str, port: int, key_path: str | None, known_hosts: str | None, accept_new_host_key: bool,
-               output: str, report_path: str | None) -> None:
+               output: str, report_path: str | None, as_json: bool) -> None:
     """Capture a live cluster over SSH (host key verified): partitions, nodes, modules, users."""
     import yaml
 
@@ -94,6 +96,9 @@ def remote_cmd(target: str, port: int, key_path: str | None, known_hosts: str | 
     if report_path:
         _write(report_path, result.report_md)
     report, _ = validate_text(text, output)
+    if as_json:
+        emit_json("capture-remote", target=target, port=port, output=output, report=report_path,
+                  template=result.template, validation=report.to_dict())
     click.echo(f"wrote {output}" + (f" and {report_path}" if report_path else ""), err=True)
     if report.errors:
         raise PctlError(f"the captured template does not validate yet:\n{report.render()}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pctl.cli.output import echo_json, table
+from pctl.cli.output import emit_json, json_option, print_table
 
 
 @click.group("config")
@@ -13,21 +13,21 @@ def cli() -> None:
 
 
 @cli.command("show")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option("Print the effective values as one JSON document (pctl.config/v1).")
 def show(as_json: bool) -> None:
     """Show the effective values and where each comes from (file, environment or default)."""
     from pctl.config import SCALAR_KEYS, load_config
 
     cfg = load_config()
     if as_json:
-        echo_json(cfg.as_dict())
+        emit_json("config", **cfg.as_dict())
         return
     rows = [(k, getattr(cfg, k) or "-", cfg.sources.get(k, "default")) for k in SCALAR_KEYS]
     click.echo(f"# {cfg.path}{'' if cfg.path.exists() else ' (not written yet)'}")
-    click.echo(table(("KEY", "VALUE", "FROM"), rows))
+    print_table(("KEY", "VALUE", "FROM"), rows, styles={0: "bold"})
     if cfg.registries:
         click.echo("\nregistries:")
-        click.echo(table(("NAME", "URL"), sorted(cfg.registries.items())))
+        print_table(("NAME", "URL"), sorted(cfg.registries.items()))
 
 
 @cli.command("set")

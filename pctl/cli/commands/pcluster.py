@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pctl.cli.output import echo_json, table
+from pctl.cli.output import emit_json, json_option, print_table
 
 
 @click.group("pcluster")
@@ -51,7 +51,7 @@ def upgrade(version: str | None, dry_run: bool, pipx: bool | None) -> None:
 
 
 @cli.command("check")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("Print the checks as one JSON document (pctl.pcluster-check/v1).")
 def check_(as_json: bool) -> None:
     """pcluster version, `node` on PATH, and whether AWS credentials resolve (exit 1 if anything fails)."""
     from pctl.errors import PctlError
@@ -59,9 +59,9 @@ def check_(as_json: bool) -> None:
 
     items = check()
     if as_json:
-        echo_json([i.__dict__ for i in items])
+        emit_json("pcluster-check", ok=all(i.ok for i in items), checks=[i.__dict__ for i in items])
     else:
-        click.echo(table(("CHECK", "OK", "DETAIL"), [(i.name, "yes" if i.ok else "NO", i.detail) for i in items]))
+        print_table(("CHECK", "OK", "DETAIL"), [(i.name, "yes" if i.ok else "NO", i.detail) for i in items])
         for i in items:
             if not i.ok and i.hint:
                 click.echo(f"  {i.name}: {i.hint}", err=True)

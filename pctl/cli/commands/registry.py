@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pctl.cli.output import echo_json, table
+from pctl.cli.output import emit_json, json_option, plural, print_table
 
 
 @click.group("registry")
@@ -52,7 +52,7 @@ def remove(name: str) -> None:
 
 
 @cli.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("Print the sources as one JSON document (pctl.registry-list/v1).")
 def list_(as_json: bool) -> None:
     """Configured sources, the commit each is pinned to, and when it was fetched."""
     from pctl.config import load_config
@@ -65,19 +65,20 @@ def list_(as_json: bool) -> None:
         rows.append({"name": name, "url": url, "commit": s.get("commit"), "updated_at": s.get("updated_at"),
                      "last_error": s.get("last_error")})
     if as_json:
-        echo_json(rows)
+        emit_json("registry-list", sources=rows)
         return
     if not rows:
         click.echo("no registry sources; add one with `pctl registry add NAME URL`")
         return
-    click.echo(table(("NAME", "URL", "PINNED", "UPDATED", "LAST ERROR"),
-                     [(r["name"], r["url"], (r["commit"] or "never fetched")[:12], r["updated_at"] or "-",
-                       r["last_error"] or "") for r in rows]))
+    # A commit shows as its 12-character short form; anything else is printed whole.
+    print_table(("NAME", "URL", "PINNED", "UPDATED", "LAST ERROR"),
+                [(r["name"], r["url"], r["commit"][:12] if r["commit"] else "never fetched", r["updated_at"] or "-",
+                  r["last_error"] or "") for r in rows], styles={0: "bold cyan", 4: "red"})
 
 
 @cli.command("update")
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True)
+@json_option("Print the results as one JSON document (pctl.registry-update/v1).")
 def update_(name: str | None, as_json: bool) -> None:
     """Clone or fetch every source (or NAME); offline, the last good copy is kept."""
     from pctl.errors import PctlError
@@ -85,7 +86,7 @@ def update_(name: str | None, as_json: bool) -> None:
 
     results = update(name)
     if as_json:
-        echo_json([r.to_dict() for r in results])
+        emit_json("registry-update", results=[r.to_dict() for r in results])
     else:
         for r in results:
             click.echo(f"{r.source}: {r.message}", err=r.status in ("offline", "failed"))
@@ -98,33 +99,35 @@ def update_(name: str | None, as_json: bool) -> None:
 @cli.command("search")
 @click.argument("term", required=False, default="")
 @click.option("--tag", "tags", multiple=True, help="Only templates with this tag (repeatable).")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("Print the matches as one JSON document (pctl.registry-search/v1).")
 def search_(term: str, tags: tuple[str, ...], as_json: bool) -> None:
     """Templates whose name, description, tags or software match TERM."""
     from pctl.registry.store import search
 
     found = search(term, tags)
     if as_json:
-        echo_json([{"source": f.source, "commit": f.commit, **f.entry.model_dump()} for f in found])
+        emit_json("registry-search", term=term, tags=list(tags),
+                  templates=[{"source": f.source, "commit": f.commit, **f.entry.model_dump(mode="json")} for f in found])
         return
     if not found:
         click.echo("no matching templates (try `pctl registry update`, or a shorter term)")
         return
-    click.echo(table(("NAME", "VERSION", "DESCRIPTION", "TAGS"),
-                     [(f.qualified, f.entry.version, f.entry.description, ", ".join(f.entry.tags)) for f in found]))
+    print_table(("NAME", "VERSION", "DESCRIPTION", "TAGS"),
+                [(f.qualified, f.entry.version, f.entry.description, ", ".join(f.entry.tags)) for f in found],
+                styles={0: "bold cyan"})
 
 
 @cli.command("show")
 @click.argument("ref")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("Print the entry as one JSON document (pctl.registry-show/v1).")
 def show(ref: str, as_json: bool) -> None:
     """Details of a registry template (NAME or SOURCE/NAME)."""
     from pctl.registry.store import resolve
 
     f = resolve(ref)
-    data = {"source": f.source, "commit": f.commit, **f.entry.model_dump()}
+    data = {"source": f.source, "commit": f.commit, **f.entry.model_dump(mode="json")}
     if as_json:
-        echo_json(data)
+        emit_json("registry-show", **data)
         return
     for key, value in data.items():
         click.echo(f"{key + ':':<18}{', '.join(value) if isinstance(value, list) else value}")
@@ -135,7 +138,7 @@ def show(ref: str, as_json: bool) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Where to write (default ./NAME.yaml).")
 @click.option("--force", is_flag=True, help="Write even if it fails validation or has hook-like fields.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("Print the result as one JSON document (pctl.registry-pull/v1).")
 def pull_(ref: str, output: Path | None, force: bool, overwrite: bool, as_json: bool) -> None:
     """Fetch a template: sha256-checked, validated, script hooks flagged. Nothing is written on a mismatch."""
     from pctl.errors import PctlError
@@ -143,7 +146,7 @@ def pull_(ref: str, output: Path | None, force: bool, overwrite: bool, as_json: 
 
     result = pull(ref, output, force=force, overwrite=overwrite)
     if as_json:
-        echo_json(result.to_dict())
+        emit_json("registry-pull", **result.to_dict())
     else:
         if result.report.issues:
             click.echo(result.report.render(), err=True)
@@ -155,9 +158,9 @@ def pull_(ref: str, output: Path | None, force: bool, overwrite: bool, as_json: 
         return
     reasons = []
     if result.report.errors:
-        reasons.append(f"{len(result.report.errors)} validation error(s)")
+        reasons.append(plural(len(result.report.errors), "validation error"))
     if result.hooks:
-        reasons.append(f"{len(result.hooks)} field(s) that may run scripts")
+        reasons.append(f"{plural(len(result.hooks), 'field')} that may run scripts")
     raise PctlError(f"{result.found.qualified}: {' and '.join(reasons)}; nothing was written",
                     "review the lines above; pass --force to write it anyway")
 

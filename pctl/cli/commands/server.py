@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pctl.cli.output import echo_json, table
+from pctl.cli.output import emit_json, json_option, print_table
 
 
 @click.group("server")
@@ -18,11 +18,11 @@ def cli() -> None:
 
 def _print(st, as_json: bool) -> None:  # noqa: ANN001 - ServerStatus, imported lazily
     if as_json:
-        echo_json({"api_url": st.api_url, "ui_url": st.ui_url, "healthy": st.healthy,
-                   "work_pool": st.work_pool, "processes": st.processes})
+        emit_json("server-status", api_url=st.api_url, ui_url=st.ui_url, healthy=st.healthy,
+                  work_pool=st.work_pool, processes=st.processes)
         return
     rows = [(role, state) for role, state in st.processes.items()]
-    click.echo(table(("PROCESS", "STATE"), rows))
+    print_table(("PROCESS", "STATE"), rows, styles={1: "green" if st.healthy else "yellow"})
     if st.healthy:
         click.echo(f"\nUI:        {st.ui_url}")
         click.echo(f"API:       {st.api_url}")
@@ -37,7 +37,7 @@ def _print(st, as_json: bool) -> None:  # noqa: ANN001 - ServerStatus, imported 
 @click.option("--port", default=4200, show_default=True, type=int)
 @click.option("--no-worker", is_flag=True, help="Start only the server, no worker for deployment runs.")
 @click.option("--pool", default="pctl-local", show_default=True, help="Process work pool the worker serves.")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("Print the status as one JSON document (pctl.server-status/v1).")
 def up(host: str, port: int, no_worker: bool, pool: str, as_json: bool) -> None:
     """Start the server and a worker (idempotent); wait until healthy; print the UI address."""
     from pctl import server
@@ -51,22 +51,22 @@ def up(host: str, port: int, no_worker: bool, pool: str, as_json: bool) -> None:
 
 
 @cli.command("down")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("Print what was stopped as one JSON document (pctl.server-down/v1).")
 def down(as_json: bool) -> None:
     """Stop the server and worker that `pctl server up` started (nothing else)."""
     from pctl import server
 
     done = server.down()
     if as_json:
-        echo_json(done)
+        emit_json("server-down", stopped=done)
     elif not done:
         click.echo("nothing to stop: no server was started by pctl")
     else:
-        click.echo(table(("PROCESS", "RESULT"), list(done.items())))
+        print_table(("PROCESS", "RESULT"), list(done.items()))
 
 
 @cli.command("status")
-@click.option("--json", "as_json", is_flag=True)
+@json_option("Print the status as one JSON document (pctl.server-status/v1).")
 def status(as_json: bool) -> None:
     """Show whether the local server and worker are running, and where."""
     from pctl import server
