@@ -39,7 +39,7 @@ def test_list_shows_clusters_and_reports_a_corrupt_file(home):
 
 def test_list_json():
     _active()
-    data = json.loads(CliRunner().invoke(cli, ["list", "--json"]).output)
+    data = json.loads(CliRunner().invoke(cli, ["list", "--json"]).output)["clusters"]
     assert data[0]["name"] == "alpha" and data[0]["head_node_ip"] == "198.51.100.4"
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from pctl.cli.output import echo_json, table
+from pctl.cli.output import emit_json, json_option, print_table
 
 
 @click.command("status")
 @click.argument("name")
 @click.option("--refresh/--no-refresh", default=True, show_default=True,
               help="Ask ParallelCluster for the live status (needs AWS).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option("Print the details as one JSON document (pctl.status/v1).")
 def cli(name: str, refresh: bool, as_json: bool) -> None:
     """Show a cluster's details and what to do next.
 
@@ -40,7 +40,8 @@ def cli(name: str, refresh: bool, as_json: bool) -> None:
 
     warnings = version_warnings(st)
     if as_json:
-        echo_json({"state": st.model_dump(), "pcluster": info, "next_step": next_step(st), "warnings": warnings})
+        emit_json("status", name=name, state=st.model_dump(mode="json"), pcluster=info, live_error=live_error,
+                  next_step=next_step(st), warnings=warnings)
         return
     rows = [
         ("status", st.status),
@@ -59,11 +60,10 @@ def cli(name: str, refresh: bool, as_json: bool) -> None:
         rows.append(("yours (never deleted)", ", ".join(f"{k} {v}" for k, v in st.user_supplied.items())))
     if st.last_error:
         rows.append(("last error", st.last_error))
-    click.echo(table(["", name], rows))
+    print_table(["", name], rows, styles={0: "bold"})
     if st.resources:
         click.echo("\nResources pctl created:")
-        click.echo(table(["KIND", "ID", "REGION", "CREATED"],
-                         [(r.kind, r.id, r.region, ago(r.created_at)) for r in st.resources]))
+        print_table(["KIND", "ID", "REGION", "CREATED"], [(r.kind, r.id, r.region, ago(r.created_at)) for r in st.resources])
     click.echo("\nHistory:")
     for h in st.history[-8:]:
         click.echo(f"  {h.at}  {h.status}" + (f": {h.detail}" if h.detail else ""))
