@@ -263,3 +263,30 @@ def progress(*, live: bool | None = None, err: bool = True) -> Iterator[Progress
     """`with progress() as p: p("creating the stack", done=3, total=23)`: see ProgressLines."""
     with ProgressLines(live=live, err=err) as lines:
         yield lines
+
+
+def emit_record(kind: str, record: object, **extra: Any) -> None:
+    """Print a dataclass or a dict as the one JSON document `kind` (its fields at the top level, plus `extra`)."""
+    import dataclasses
+
+    data = dataclasses.asdict(record) if dataclasses.is_dataclass(record) else dict(record)  # type: ignore[arg-type]
+    emit_json(kind, **{**data, **extra})
+
+
+_JSON_META = "pctl.as_json"
+
+
+def json_flag(help: str = "Print one JSON document (its `schema` key names the shape) instead of text."):  # noqa: A002, ANN201
+    """`--json` for a command whose signature should not change: read it with `wants_json()`."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        ctx.meta[_JSON_META] = bool(value)
+        return value
+
+    return click.option("--json", "_as_json", is_flag=True, expose_value=False, callback=remember, help=help)
+
+
+def wants_json() -> bool:
+    """True when the running command was given `--json` through `json_flag`."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(_JSON_META))

@@ -9,35 +9,40 @@ import click
 @click.argument("template")
 @click.option("--name", help="Cluster name (default: cluster.name in the template).")
 @click.option("--region", help="AWS region (default: cluster.region, then the global config).")
-@click.option("--key-name", help="EC2 key pair for SSH (default: cluster.key_name, then the global config).")
+@click.option("--key-name", help="EC2 key pair for SSH (default: cluster.key_name, then the global config; "
+              "with none, pctl creates pctl-NAME and keeps its private key under $PCTL_HOME/keys).")
 @click.option("--subnet-id", help="Use this existing subnet: pctl then creates no network and never deletes it.")
+@click.option("--ssh-cidr", help="CIDR allowed to SSH to the head node, e.g. your IP as A.B.C.D/32 "
+              "(`curl -s https://checkip.amazonaws.com`); default: networking.ssh_allowed_cidr, then the global config.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until the cluster is ready.")
-@click.option("--dry-run", is_flag=True, help="Validate, render and print the plan; create nothing (no AWS account needed).")
+@click.option("--dry-run", is_flag=True, help="Validate, render, preflight and print the plan; create nothing "
+              "(AWS checks run when credentials answer).")
 @click.option("--rollback/--no-rollback", default=True, show_default=True,
-              help="On failure delete what this run created. --no-rollback keeps it, and a re-run resumes.")
+              help="On failure delete what this run created. --no-rollback keeps it, and a re-run resumes. "
+              "Ctrl-C asks (on a terminal; elsewhere PCTL_ON_INTERRUPT=rollback|keep, default rollback).")
 @click.option("--verify/--no-verify", default=True, show_default=True, help="Check software, users and a job afterwards.")
 @click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=90, show_default=True,
               help="Minutes to wait for the cluster.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show Prefect's own log lines.")
 def cli(template: str, name: str | None, region: str | None, key_name: str | None, subnet_id: str | None,
-        wait: bool, dry_run: bool, rollback: bool, verify: bool, timeout_minutes: int, verbose: bool) -> None:
+        ssh_cidr: str | None, wait: bool, dry_run: bool, rollback: bool, verify: bool, timeout_minutes: int,
+        verbose: bool) -> None:
     """Create a cluster from TEMPLATE (a path or a library name).
 
     Start with --dry-run: it validates the template, renders the ParallelCluster config, checks it with
-    ParallelCluster's own schema, estimates the cost and prints what would be created.
+    ParallelCluster's own schema, runs the preflight (credentials, key pair, SSH CIDR, node, quotas,
+    instance types) where AWS answers, estimates the cost and prints what would be created.
     """
-    from pctl.lifecycle.runner import prepare, run_flow
     from pctl.requests import CreateRequest, TemplateSource
 
-    target = prepare(verbose)
-    click.echo(target, err=True)
-    fields = {"template": TemplateSource(path=template), "name": name, "region": region, "key_name": key_name,
-              "subnet_id": subnet_id, "dry_run": dry_run, "wait": wait, "verify": verify,
-              "timeout_minutes": timeout_minutes}
-    if "rollback" in CreateRequest.model_fields:
-        fields["rollback"] = rollback
-    request = CreateRequest(**fields)
+    request = CreateRequest(template=TemplateSource(path=template), name=name, region=region, key_name=key_name,
+                            subnet_id=subnet_id, ssh_cidr=ssh_cidr, dry_run=dry_run, wait=wait, verify=verify,
+                            rollback=rollback, timeout_minutes=timeout_minutes)
+    settings = _check_before_prefect(request)
 
+    from pctl.lifecycle.runner import prepare, run_flow
+
+    click.echo(prepare(verbose), err=True)
     from flows.create import create_cluster
 
     result = run_flow(create_cluster, request)
@@ -49,4 +54,24 @@ def cli(template: str, name: str | None, region: str | None, key_name: str | Non
         return
     click.echo(f"cluster {result['name']}: {result['status']}")
     if result.get("head_node_public_ip"):
-        click.echo(f"head node: {result['head_node_public_ip']}  (`pctl status {result['name']}` for next steps)")
+        from pctl.lifecycle.keypair import private_key_path
+
+        key = private_key_path(result.get("key_name") or settings.key_name or "")
+        login = f"ssh -i {key} " if key.exists() else "ssh "
+        click.echo(f"head node: {result['head_node_public_ip']}  ({login}<user>@{result['head_node_public_ip']}; "
+                   f"`pctl status {result['name']}` for next steps)")
+
+
+def _check_before_prefect(request):  # -> CreateSettings
+    """What needs neither AWS nor Prefect, in well under a second: the template's own checks, the flags,
+    and (for a real create) that the name is free. Prefect starts only after these pass."""
+    from pctl import state
+    from pctl.lifecycle.settings import check_template, resolve
+    from pctl.lifecycle.status import refuse_existing
+
+    text, source = request.template.resolve()
+    template, _warnings = check_template(text, source)
+    settings = resolve(template, text, request)
+    if not request.dry_run:
+        refuse_existing(state.load(settings.name), settings.name, settings.region)
+    return settings

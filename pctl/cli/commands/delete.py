@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from pctl.cli.output import emit_record, json_flag, wants_json
+
 
 @click.command("delete")
 @click.argument("name")
@@ -12,6 +14,7 @@ import click
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until everything is gone.")
 @click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=60, show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="Also show Prefect's own log lines.")
+@json_flag("Print the result as one JSON document (pctl.delete/v1); messages stay on stderr.")
 def cli(name: str, yes: bool, region: str | None, wait: bool, timeout_minutes: int, verbose: bool) -> None:
     """Delete cluster NAME: the cluster, then its network, bootstrap objects and state.
 
@@ -43,6 +46,9 @@ def cli(name: str, yes: bool, region: str | None, wait: bool, timeout_minutes: i
 
     result = run_flow(delete_cluster, DeleteRequest(name=name, region=region, wait=wait,
                                                     timeout_minutes=timeout_minutes))
+    if wants_json():
+        emit_record("delete", result, name=name)
+        return
     click.echo(f"cluster {name}: {result['status']}")
     if result.get("kept"):
         click.echo(f"kept AMIs for reuse: {', '.join(result['kept'])} (`pctl ami delete ID` removes them)")

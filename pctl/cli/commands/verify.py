@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from pctl.cli.output import emit_record, json_flag, print_table, wants_json
+
 
 @click.command("verify")
 @click.argument("name", required=False)
@@ -20,6 +22,7 @@ import click
 @click.option("--local", "local", is_flag=True,
               help="Run the checks here without Prefect (no run history, no artifact; starts faster).")
 @click.option("-v", "--verbose", is_flag=True, help="Also show Prefect's own log lines.")
+@json_flag("Print the checks as one JSON document (pctl.verify/v1); exit 1 still means a check failed.")
 def cli(name: str | None, host: str | None, port: int, user: str | None, key_path: str | None,
         template_path: str | None, expected_fingerprint: str | None, accept_new_host_key: bool,
         timeout_minutes: int, local: bool, verbose: bool) -> None:
@@ -48,6 +51,9 @@ def cli(name: str | None, host: str | None, port: int, user: str | None, key_pat
     from flows.verify import verify_cluster
 
     result = run_flow(verify_cluster, request)
+    if wants_json():
+        emit_record("verify", result)
+        return
     click.echo(f"verify passed: {len(result['checks'])} checks on {result['target']}")
 
 
@@ -71,10 +77,15 @@ def _run_local(name, host, port, user, key_path, template_path, expected_fingerp
     click.echo(f"verifying {target.user}@{target.host}:{target.port} against {target.template_label}", err=True)
     report = run_verify(target, accept_new_host_key=accept_new_host_key, wait_timeout_s=timeout_minutes * 60,
                         poll_s=_poll_seconds())
-    click.echo(report.table())
+    if wants_json():
+        emit_record("verify", report.to_dict())
+    else:
+        print_table(["CHECK", "RESULT", "DETAIL"], [(c.name, "ok" if c.ok else "FAIL", c.detail) for c in report.checks],
+                    styles={1: "bold"})
     if not report.ok:
         raise failure(report)
-    click.echo(f"verify passed: {len(report.checks)} checks")
+    if not wants_json():
+        click.echo(f"verify passed: {len(report.checks)} checks")
 
 
 def _poll_seconds() -> float:
