@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import click
 
+from pctl.cli.commands.completion import template_argument
+from pctl.cli.output import emit_record, json_flag, wants_json
+
 
 @click.command("create")
-@click.argument("template")
+@template_argument()
 @click.option("--name", help="Cluster name (default: cluster.name in the template).")
 @click.option("--region", help="AWS region (default: cluster.region, then the global config).")
 @click.option("--key-name", help="EC2 key pair for SSH (default: cluster.key_name, then the global config; "
@@ -24,6 +27,7 @@ import click
 @click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=90, show_default=True,
               help="Minutes to wait for the cluster.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show Prefect's own log lines.")
+@json_flag("Print the plan (with --dry-run: pctl.plan/v1) or the result (pctl.create/v1) as one JSON document.")
 def cli(template: str, name: str | None, region: str | None, key_name: str | None, subnet_id: str | None,
         ssh_cidr: str | None, wait: bool, dry_run: bool, rollback: bool, verify: bool, timeout_minutes: int,
         verbose: bool) -> None:
@@ -50,7 +54,13 @@ def cli(template: str, name: str | None, region: str | None, key_name: str | Non
         from pctl.lifecycle.plan import Plan
 
         plan = Plan(**{k: v for k, v in result.items() if k in Plan.__dataclass_fields__})
+        if wants_json():
+            emit_record("plan", plan)
+            return
         click.echo(plan.text())
+        return
+    if wants_json():
+        emit_record("create", result)
         return
     click.echo(f"cluster {result['name']}: {result['status']}")
     if result.get("head_node_public_ip"):
