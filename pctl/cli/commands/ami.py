@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pctl.cli.output import emit_json, json_option, table
+from pctl.cli.output import emit_json, json_option, print_table, table
 
 
 @click.group("ami")
@@ -43,12 +43,16 @@ def build(template: str, region: str | None, force: bool, timeout_minutes: int, 
 
 @cli.command("list")
 @click.option("--region", required=True, help="AWS region.")
-def list_(region: str) -> None:
+@json_option("Print the images as one JSON document (pctl.ami-list/v1).")
+def list_(region: str, as_json: bool) -> None:
     """Images pctl baked in REGION."""
     from pctl.aws.ami import list_images
     from pctl.aws.session import make_session
 
     images = list_images(make_session(region))
+    if as_json:
+        emit_json("ami-list", region=region, images=[_image(i) for i in images])
+        return
     if not images:
         click.echo(f"no pctl images in {region}")
         return
@@ -58,7 +62,13 @@ def list_(region: str) -> None:
         fp = next((v for k, v in tags.items() if "fingerprint" in k), "")
         ver = next((v for k, v in tags.items() if "version" in k), "")
         rows.append((i["ImageId"], i.get("Name", ""), i.get("State", ""), fp[:12], ver, i.get("CreationDate", "")))
-    click.echo(table(["IMAGE", "NAME", "STATE", "FINGERPRINT", "PCLUSTER", "CREATED"], rows))
+    print_table(["IMAGE", "NAME", "STATE", "FINGERPRINT", "PCLUSTER", "CREATED"], rows, styles={0: "bold cyan"})
+
+
+def _image(i: dict) -> dict:
+    """One image of `ami list --json`: id, name, state, created, and every tag."""
+    return {"image_id": i["ImageId"], "name": i.get("Name", ""), "state": i.get("State", ""),
+            "created_at": i.get("CreationDate", ""), "tags": {t["Key"]: t["Value"] for t in i.get("Tags", [])}}
 
 
 @cli.command("delete")
