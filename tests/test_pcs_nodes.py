@@ -57,8 +57,35 @@ def test_instance_profile_is_one_pcs_accepts_and_scoped_to_the_buckets(aws):
     policy = policy if isinstance(policy, dict) else json.loads(policy)
     by_sid = {s["Sid"]: s for s in policy["Statement"]}
     assert by_sid["RegisterWithPcs"]["Action"] == ["pcs:RegisterComputeNodeGroupInstance"]
-    assert by_sid["WriteBuckets"]["Resource"] == ["arn:aws:s3:::lab-scratch/*"]  # read-only bucket not writable
-    assert "*" not in json.dumps(by_sid["ReadBuckets"]["Resource"]).replace("/*", "")
+    assert by_sid["WriteObjects"]["Resource"] == ["arn:aws:s3:::lab-scratch/*"]  # read-only bucket not writable
+    assert by_sid["ReadObjects"]["Resource"] == ["arn:aws:s3:::lab-data/*", "arn:aws:s3:::lab-scratch/*"]
+
+
+def test_a_prefix_limits_reads_and_listing_to_that_prefix():
+    policy = nodes.node_policy([nodes.BucketAccess("pctl-123-us-east-1", False, "pctl/pcs-demo/")])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["ReadObjects"]["Resource"] == ["arn:aws:s3:::pctl-123-us-east-1/pctl/pcs-demo/*"]
+    assert by_sid["ListPrefix0"]["Condition"] == {"StringLike": {"s3:prefix": ["pctl/pcs-demo/*"]}}
+    assert "WriteObjects" not in by_sid and "ListBuckets" not in by_sid
+
+
+def test_bootstrap_script_mounts_parents_first_and_passes_shellcheck(tmp_path):
+    import shutil
+    import subprocess
+
+    script = nodes.bootstrap_script(
+        cluster=CLUSTER, group="cpu", region="us-east-1", script_url="s3://b/pctl/pcs-demo/scripts/compute-node.sh",
+        mounts=[{"mount_point": "/shared/data", "file_system_id": "fs-0123456789abcdef0"},
+                {"mount_point": "/shared", "file_system_id": "fs-0fedcba9876543210"}])
+    assert script.index("fs-0fedcba9876543210 /shared\n") < script.index("fs-0123456789abcdef0 /shared/data")
+    path = tmp_path / "bootstrap.sh"
+    path.write_text(script)
+    assert subprocess.run(["bash", "-n", str(path)]).returncode == 0
+    checker = shutil.which("shellcheck")
+    if checker is None:
+        pytest.skip("shellcheck is not installed (scripts/setup --system installs it)")
+    result = subprocess.run([checker, "-S", "warning", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
 
 
 def test_security_group_opens_ssh_only_to_the_named_range(aws):

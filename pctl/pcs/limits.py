@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 
-# Slurm versions PCS runs (the model's "Valid Values"); the newest is the default.
+# Slurm versions PCS runs (the model's "Valid Values").
 SLURM_VERSIONS: tuple[str, ...] = ("24.11", "25.05", "25.11", "26.05")
-DEFAULT_SLURM_VERSION = SLURM_VERSIONS[-1]
+# The default is the newest version AWS publishes a sample AMI for (AWS PCS User Guide, "AWS PCS sample
+# AMIs release notes": aws-pcs-sample_ami-al2023-<arch>-slurm-25.11), so a template with no software
+# to bake gets an image PCS accepts.
+DEFAULT_SLURM_VERSION = "25.11"
 
 # CreateCluster `size`: the most compute nodes a cluster of that size manages (model documentation).
 CLUSTER_SIZES: tuple[tuple[str, int], ...] = (("SMALL", 32), ("MEDIUM", 512), ("LARGE", 2048))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +37,15 @@ TRUST_POLICY = {
 
 @dataclass(frozen=True)
 class BucketAccess:
+    """A bucket the nodes read (and write when `write`); `prefix` limits both to bucket/prefix/."""
+
     bucket: str
     write: bool
+    prefix: str | None = None
+
+    def objects(self, arn_partition: str) -> str:
+        key = f"{self.prefix.strip('/')}/*" if self.prefix else "*"
+        return f"arn:{arn_partition}:s3:::{self.bucket}/{key}"
 
 
 def names(cluster: str) -> dict[str, str]:
@@ -54,24 +62,47 @@ def node_policy(buckets: list[BucketAccess], arn_partition: str = "aws") -> dict
          "Resource": "*"},
     ]
     if buckets:
-        statements.append({"Sid": "ReadBuckets", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
-                           "Resource": [f"arn:{arn_partition}:s3:::{b.bucket}" for b in buckets]
-                           + [f"arn:{arn_partition}:s3:::{b.bucket}/*" for b in buckets]})
+        statements.append({"Sid": "ReadObjects", "Effect": "Allow", "Action": ["s3:GetObject"],
+                           "Resource": sorted({b.objects(arn_partition) for b in buckets})})
+        whole = sorted({f"arn:{arn_partition}:s3:::{b.bucket}" for b in buckets if not b.prefix})
+        if whole:
+            statements.append({"Sid": "ListBuckets", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                               "Resource": whole})
+        for i, b in enumerate(b for b in buckets if b.prefix):
+            statements.append({"Sid": f"ListPrefix{i}", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                               "Resource": f"arn:{arn_partition}:s3:::{b.bucket}",
+                               "Condition": {"StringLike": {"s3:prefix": [f"{b.prefix.strip('/')}/*"]}}})
     writable = [b for b in buckets if b.write]
     if writable:
-        statements.append({"Sid": "WriteBuckets", "Effect": "Allow",
+        statements.append({"Sid": "WriteObjects", "Effect": "Allow",
                            "Action": ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
-                           "Resource": [f"arn:{arn_partition}:s3:::{b.bucket}/*" for b in writable]})
+                           "Resource": sorted({b.objects(arn_partition) for b in writable})})
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("pctl.pcs", "templates"), undefined=StrictUndefined,
+                      keep_trailing_newline=True, autoescape=False)
+    env.filters["sh"] = lambda v: shlex.quote(str(v))
+    # A comment holds no line break or control character (validated values never do; this is a guard).
+    env.filters["sh_comment"] = lambda v: "".join(c if c.isprintable() else "?" for c in str(v))
+    return env
+
+
+def bootstrap_script(*, cluster: str, group: str, region: str, mounts: list[dict[str, str]],
+                     script_url: str) -> str:
+    """The first-boot script of a node group: mount `mounts` ([{mount_point, file_system_id}], parents
+    first), then fetch `script_url` (s3://...) and run it as root."""
+    return _env().get_template("node-bootstrap.sh.j2").render(
+        cluster=cluster, group=group, region=region, script_url=script_url,
+        mounts=sorted(mounts, key=lambda m: m["mount_point"].count("/")))
 
 
 def user_data(script: str) -> str:
     """The node setup `script` as base64 MIME multi-part user data (what RunInstances takes)."""
     if MIME_BOUNDARY in script:
         raise PctlError("the node script contains pctl's MIME boundary", "this is a bug in pctl: report it")
-    env = Environment(loader=PackageLoader("pctl.pcs", "templates"), undefined=StrictUndefined,
-                      keep_trailing_newline=True, autoescape=False)
-    text = env.get_template("user-data.mime.j2").render(boundary=MIME_BOUNDARY, script=script.rstrip("\n"))
+    text = _env().get_template("user-data.mime.j2").render(boundary=MIME_BOUNDARY, script=script.rstrip("\n"))
     return base64.b64encode(text.encode()).decode()
 
 

@@ -1,0 +1,32 @@
+"""The image of a PCS node group when the template has nothing to bake: the sample AMI AWS publishes
+for PCS, found by name, never hard-coded.
+
+AWS PCS User Guide, "Using sample AMIs with AWS PCS": the images are named
+`aws-pcs-sample_ami-<OS>-<architecture>-slurm-<scheduler major version>` (OS `amzn2` up to Slurm
+25.05, `al2023` from 25.11), owned by Amazon; the newest image of that name wins. The guide calls
+them a starting point, not a production image: `pctl create` says so when it uses one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pctl.errors import PctlError
+
+SAMPLE_NAME = "aws-pcs-sample_ami-*-{arch}-slurm-{version}*"
+ARCHES = {"x86_64": "x86_64", "arm64": "arm64"}
+
+
+def find_sample_ami(ec2: Any, architecture: str, slurm_version: str) -> dict[str, str]:
+    """`{"image_id", "name"}` of the newest PCS sample AMI for this architecture and Slurm version.
+
+    Raises PctlError naming the pattern when the region has none.
+    """
+    pattern = SAMPLE_NAME.format(arch=ARCHES[architecture], version=slurm_version)
+    images = ec2.describe_images(Owners=["amazon"], Filters=[
+        {"Name": "name", "Values": [pattern]}, {"Name": "state", "Values": ["available"]}])["Images"]
+    if not images:
+        raise PctlError(f"no PCS sample AMI named {pattern} in this region",
+                        "pick a Slurm version AWS publishes sample AMIs for, or bake one (software.install: ami)")
+    newest = max(images, key=lambda i: i.get("CreationDate", ""))
+    return {"image_id": newest["ImageId"], "name": newest["Name"]}

@@ -1,0 +1,73 @@
+"""Shared storage for a PCS cluster. PCS has no head node to export an EBS volume over NFS the way
+ParallelCluster does, so every node mounts an EFS file system instead: the template's own
+(`shared_storage` of type efs with `file_system_id`), or one pctl creates, encrypted, with a mount
+target in each subnet behind the cluster's security group (which allows NFS between its members).
+
+Creation is idempotent through EFS's CreationToken (`pctl-<cluster>-<volume>`): a re-run after a crash
+finds the file system instead of making a second one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pctl.errors import PctlError
+from pctl.model.constants import CLUSTER_TAG
+
+
+def creation_token(cluster: str, volume: str) -> str:
+    return f"pctl-{cluster}-{volume}"[:64]
+
+
+def _code(exc: BaseException) -> str:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+
+
+def ensure_efs(efs: Any, cluster: str, volume: str, subnet_ids: list[str], security_group: str,
+               tags: dict[str, str], *, poll: float = 5.0, timeout: float = 600.0,
+               sleep: Callable[[float], None] = time.sleep) -> str:
+    """The id of the cluster's encrypted EFS for `volume`, available, with a mount target per subnet."""
+    token = creation_token(cluster, volume)
+    found = efs.describe_file_systems(CreationToken=token)["FileSystems"]
+    if found:
+        fs_id = found[0]["FileSystemId"]
+    else:
+        fs_tags = [{"Key": k, "Value": v} for k, v in {**tags, CLUSTER_TAG: cluster, "Name": token}.items()]
+        fs_id = efs.create_file_system(CreationToken=token, Encrypted=True, PerformanceMode="generalPurpose",
+                                       ThroughputMode="elastic", Tags=fs_tags)["FileSystemId"]
+    deadline = time.monotonic() + timeout
+    while efs.describe_file_systems(FileSystemId=fs_id)["FileSystems"][0]["LifeCycleState"] != "available":
+        if time.monotonic() > deadline:
+            raise PctlError(f"EFS {fs_id} not available after {int(timeout)} s", "check the EFS console, then re-run")
+        sleep(poll)
+    have = {t["SubnetId"] for t in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]}
+    for subnet in dict.fromkeys(subnet_ids):
+        if subnet not in have:
+            efs.create_mount_target(FileSystemId=fs_id, SubnetId=subnet, SecurityGroups=[security_group])
+    return fs_id
+
+
+def delete_efs(efs: Any, cluster: str, *, poll: float = 5.0, timeout: float = 600.0,
+               sleep: Callable[[float], None] = time.sleep) -> list[str]:
+    """Delete every EFS file system tagged with this cluster (mount targets first). Returns their ids.
+
+    Only file systems pctl created carry the tag: a user's own `file_system_id` is never touched.
+    """
+    deleted = []
+    for fs in efs.describe_file_systems()["FileSystems"]:
+        tags = {t["Key"]: t["Value"] for t in fs.get("Tags", [])}
+        if tags.get(CLUSTER_TAG) != cluster or not fs.get("CreationToken", "").startswith(f"pctl-{cluster}-"):
+            continue
+        fs_id = fs["FileSystemId"]
+        for target in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
+            efs.delete_mount_target(MountTargetId=target["MountTargetId"])
+        deadline = time.monotonic() + timeout
+        while efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
+            if time.monotonic() > deadline:
+                raise PctlError(f"mount targets of {fs_id} still there after {int(timeout)} s", "re-run the delete")
+            sleep(poll)
+        efs.delete_file_system(FileSystemId=fs_id)
+        deleted.append(fs_id)
+    return deleted
