@@ -7,6 +7,11 @@ failure the stack unwinds newest-first (unless rollback is off) and the run fail
 the failed step and what was cleaned up. The user's own subnet and buckets never go on the stack.
 
     python -m flows.create templates/starter.yaml --dry-run
+
+Before anything is created, one preflight task checks everything that would stop the create (SSH CIDR,
+placeholders, node and pcluster, credentials, key pair, instance types in the zone, quota) and fails
+listing all problems: no state is written and nothing is made. After `_begin` every failure, Ctrl-C
+included, ends in a recorded failed state naming the step and the cause.
 """
 
 from __future__ import annotations
@@ -15,25 +20,22 @@ from typing import Any
 
 from prefect import flow
 
+from flows._run import announce, namer
 from pctl import state
-from pctl.errors import PctlError
+from pctl.errors import Interrupted, PctlError
+from pctl.lifecycle import interrupt, keypair
 from pctl.lifecycle import plan as plans
-from pctl.lifecycle.reach import aws_reachable
 from pctl.lifecycle.settings import CreateSettings, resolve
+from pctl.lifecycle.status import refuse_existing
 from pctl.lifecycle.undo import UndoStack
 from pctl.model.constants import OS_DEFAULT_USER
-from pctl.model.template import InstallMode, Template
+from pctl.model.template import InstallMode, Platform, Template
 from pctl.requests import CreateRequest
 from tasks import artifacts
 from tasks._common import log
+from tasks.preflight import preflight
 from tasks.render import render_cluster, rendered_dir
-from tasks.validate import (
-    ValidationFailed,
-    check_schema,
-    check_validators,
-    validate_online,
-    validate_template,
-)
+from tasks.validate import ValidationFailed, check_schema, check_validators, validate_template
 
 
 class CreateFailed(PctlError):
@@ -63,14 +65,19 @@ def _cost(template: Template) -> tuple[str | None, float | None]:
     return est.render_text(), est.monthly_total_usd
 
 
-@flow(name="create-cluster", log_prints=False)
+@flow(name="create-cluster", flow_run_name=namer("create"), log_prints=False)
 def create_cluster(request: CreateRequest) -> dict[str, Any]:
-    """Create a cluster from a template (or, with dry_run, only validate, render and plan)."""
+    """Create a cluster from a template (or, with dry_run, only validate, render, preflight and plan)."""
+    announce(request)
     text, source = request.template.resolve()
     template = validate_template(text, source)
     settings = resolve(template, text, request)
     if request.dry_run:
-        return dry_run(template, settings, source).__dict__ | {"dry_run": True}
+        return dry_run(template, settings, source, request).__dict__ | {"dry_run": True}
+    if template.cluster.platform is Platform.pcs:
+        from flows.pcs import create_pcs
+
+        return create_pcs(template, settings, source, request, text)
     return _create(template, settings, source, request, text)
 
 
@@ -82,65 +89,73 @@ def _check(name: str, problems: list[str] | None) -> plans.Check:
 
 # ---- dry run ----------------------------------------------------------------------------------
 
-def dry_run(template: Template, settings: CreateSettings, source: str) -> plans.Plan:
-    """Validate, render, check with pcluster's schema (and validators when AWS answers); create nothing."""
+def dry_run(template: Template, settings: CreateSettings, source: str,
+            request: CreateRequest | None = None) -> plans.Plan:
+    """Validate, render, check with pcluster's schema, preflight (and tier 2 when AWS answers); create nothing."""
     plan = plans.build(template, settings, source, _pcluster_version())
+    plan.create_command = plans.create_command(source, request)
     plan.checks.append(plans.Check("template (offline)", "passed"))
+    key_name = settings.key_name or keypair.default_name(settings.name)
     rendered = render_cluster(template, settings.name, subnet_id=settings.subnet_id,
-                              compute_subnet_id=settings.compute_subnet_id, key_name=settings.key_name,
+                              compute_subnet_id=settings.compute_subnet_id, key_name=key_name,
                               ssh_allowed_cidr=settings.ssh_allowed_cidr)
     plan.config_path = str(rendered_dir(settings.name) / "cluster-config.yaml")
     plan.placeholders = list(rendered.placeholders)
     plan.checks.append(_check("ParallelCluster schema (tier 1)", check_schema(rendered.config_text, settings.name)))
-    reach = aws_reachable(settings.region)
-    if reach.ok:
-        validate_online(template, settings.region, settings.subnet_id, settings.key_name)
-        plan.checks.append(plans.Check("AWS account checks", "passed", reach.reason))
-        found = check_validators(rendered.config_text, settings.name, settings.region)
-        check = _check("ParallelCluster validators (tier 2)", None if found is None else found[0])
-        if found is not None and found[1] and check.outcome == "passed":
-            check.detail = f"{len(found[1])} warnings: " + "; ".join(found[1])
-        plan.checks.append(check)
-    else:
-        plan.checks.append(plans.Check("ParallelCluster validators (tier 2)", "skipped", reach.reason))
+    pf = preflight(template, settings, dry_run=True)
+    plan.checks += pf.checks
+    plan.checks.append(_tier2(rendered.config_text, settings, aws_ok=pf.account is not None))
     plan.cost_text, plan.monthly_usd = _cost(template)
     artifacts.publish_plan(plan)
     artifacts.publish_config(settings.name, rendered.config_text)
     failed = [c for c in plan.checks if c.outcome == "failed"]
     if failed:
         raise ValidationFailed(
-            "the rendered config does not pass ParallelCluster's checks:\n"
-            + "\n".join(f"  {c.name}: {c.detail}" for c in failed),
-            f"the config is at {plan.config_path}; fix the template field the message names",
+            f"the dry run of {settings.name} found {len(failed)} problem{'' if len(failed) == 1 else 's'} "
+            "a create would stop on:\n"
+            + "\n".join(f"  {c.name}: {c.detail}" + (f"\n      fix: {c.hint}" if c.hint else "") for c in failed),
+            f"the config is at {plan.config_path}; after the fixes: {plan.create_command}",
         )
     log(f"dry run of {settings.name}: {len(plan.steps)} steps planned, nothing created")
     return plan
 
 
+def _tier2(config_text: str, settings: CreateSettings, aws_ok: bool) -> plans.Check:
+    """pcluster's validators, only against real values: the user's subnet, never a placeholder one."""
+    name = "ParallelCluster validators (tier 2)"
+    if not aws_ok:
+        return plans.Check(name, "skipped", "AWS did not answer (see AWS credentials)")
+    if not settings.user_network:
+        return plans.Check(name, "skipped", "pctl creates the network at create time, so there is no subnet to "
+                           "check yet; ParallelCluster validates the config then",
+                           "pass --subnet-id to check everything against an existing subnet now")
+    found = check_validators(config_text, settings.name, settings.region)
+    check = _check(name, None if found is None else found[0])
+    if found is not None and found[1] and check.outcome == "passed":
+        check.detail = f"{len(found[1])} warnings: " + "; ".join(found[1])
+    return check
+
+
 # ---- the real create --------------------------------------------------------------------------
 
 def _begin(settings: CreateSettings, source: str, rollback: bool, template: Template,
-           text: str) -> state.ClusterState:
-    """New state, or resume one a previous run left behind; refuses an existing, working cluster."""
+           text: str, key_name: str | None = None) -> state.ClusterState:
+    """New state, or resume one a previous run left behind (after _refuse_existing and preflight)."""
     st = state.load(settings.name)
-    if st is not None and st.status in (state.Status.ACTIVE, state.Status.DELETING, state.Status.DELETE_FAILED):
-        raise CreateFailed(f"cluster {settings.name!r} already exists (status {st.status})",
-                           f"`pctl status {settings.name}`, or pick another --name")
     if st is None:
         st = state.ClusterState(name=settings.name, region=settings.region)
-    elif st.region != settings.region:
-        raise CreateFailed(f"cluster {settings.name!r} was started in {st.region}, not {settings.region}",
-                           f"`pctl delete {settings.name}` first, or pick another --name")
     else:
         log(f"resuming {settings.name}: the previous run ended {st.status}")
     st.template_source, st.template_hash = source, settings.template_hash
     st.pcluster_version = _pcluster_version()
-    st.key_name = settings.key_name
+    st.key_name = key_name or settings.key_name
     # A copy of what was created, and who logs in: `pctl verify NAME` needs no flags after a create.
     st.template_text = text
     st.ssh_user = OS_DEFAULT_USER[template.cluster.os]
     if settings.subnet_id:
         st.user_supplied["subnet_id"] = settings.subnet_id
+    if settings.key_name:
+        st.user_supplied["key_name"] = settings.key_name
     st.set_status(state.Status.CREATING, f"from {source}" + ("" if rollback else " (rollback off)"))
     state.save(st)
     return st
@@ -150,22 +165,31 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
             text: str) -> dict[str, Any]:
     from tasks import ami as ami_tasks
     from tasks import bootstrap, cluster, network, teardown
+    from tasks import keypair as key_tasks
 
     name, region = settings.name, settings.region
     rollback = getattr(request, "rollback", True)
     with state.lock(name, "create"):
-        st = _begin(settings, source, rollback, template, text)
+        before = state.load(name)
+        refuse_existing(before, name, region, check_lock=False)  # we hold the lock
+        pf = preflight(template, settings, resumed_with=before.pcluster_version if before else None,
+                       resuming=before is not None)
+        if pf.failed:
+            raise pf.error(name)
+        key_name = settings.key_name or keypair.default_name(name)
+        step = "start"
         undo = UndoStack()
-        if not settings.user_network and not settings.ssh_allowed_cidr:
-            raise CreateFailed("no SSH CIDR for the security group pctl would create",
-                               "set networking.ssh_allowed_cidr, or `pctl config set ssh_allowed_cidr 203.0.113.0/24`")
-        cost_text, _ = _cost(template)
-        if cost_text:
-            log(cost_text)
-        step = "validate"
         warnings: list[str] = []
         try:
-            validate_online(template, region, settings.subnet_id, settings.key_name)
+            st = _begin(settings, source, rollback, template, text, key_name)
+            cost_text, _ = _cost(template)
+            if cost_text:
+                log(cost_text)
+
+            if pf.key_to_create:
+                step = "key pair"
+                undo.push(f"key pair {key_name}", key_tasks.delete, name, region)
+                key_tasks.ensure(name, region, key_name)
 
             step = "network"
             if settings.user_network:
@@ -205,9 +229,11 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
 
             step = "render"
             rendered = render_cluster(template, name, subnet_id=head_subnet, compute_subnet_id=compute_subnet,
-                                      key_name=settings.key_name, ssh_allowed_cidr=settings.ssh_allowed_cidr,
+                                      key_name=key_name, ssh_allowed_cidr=settings.ssh_allowed_cidr,
                                       scripts_s3_prefix=bucket["url"], custom_ami=custom_ami,
                                       extra_tags={state_tag(): name})
+            if rendered.placeholders:  # preflight saw none; never hand pcluster a stand-in value
+                raise CreateFailed("the rendered config still has placeholders: " + "; ".join(rendered.placeholders))
             step = "bootstrap upload"
             bootstrap.upload(name, region, bucket["bucket"], bucket["prefix"], rendered.scripts)
             artifacts.publish_config(name, rendered.config_text)
@@ -216,28 +242,30 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
             undo.push(f"cluster {name}", cluster.delete, name, region, request.timeout_minutes)
             cluster.create(name, rendered.config_text, region)
             if request.wait:
+                step = "cluster wait"
                 info = cluster.wait_created(name, region, request.timeout_minutes)
                 state.update(name, lambda s: _record_cluster(s, info))
                 try:  # nice to have: never worth rolling back a running cluster for
                     cluster.record_host_keys(name, region, info)
                 except Exception as exc:
                     log(f"WARNING: head node host keys not recorded: {_reason(exc).splitlines()[0]}")
+
+            def _done(s: state.ClusterState) -> None:
+                s.set_status(state.Status.ACTIVE if request.wait else state.Status.CREATING,
+                             None if request.wait else "cluster create started; not waiting")
+                s.last_error = None
+
+            step = "record"
+            st = state.update(name, _done)
         except BaseException as exc:
             _fail(name, step, exc, undo if rollback else None)
             raise  # _fail raises; this keeps type checkers honest
-
-        def _done(s: state.ClusterState) -> None:
-            s.set_status(state.Status.ACTIVE if request.wait else state.Status.CREATING,
-                         None if request.wait else "cluster create started; not waiting")
-            s.last_error = None
-
-        st = state.update(name, _done)
     artifacts.publish_resources(name)
     if request.wait and request.verify:
         _verify(name)
     return {"name": name, "region": region, "status": st.status, "head_node_public_ip": st.head_node_public_ip,
             "ami_id": st.ami_id, "host_key_fingerprints": st.host_key_fingerprints, "warnings": warnings,
-            "resources": [r.model_dump() for r in st.resources]}
+            "key_name": key_name, "resources": [r.model_dump() for r in st.resources]}
 
 
 def state_tag() -> str:
@@ -260,33 +288,55 @@ def _reason(exc: BaseException) -> str:
 
 
 def _fail(name: str, step: str, exc: BaseException, undo: UndoStack | None) -> None:
-    """Unwind (when rollback is on), record the outcome in state, raise one message that says it all."""
-    reason = _reason(exc)
-    if undo is None:
-        summary = "rollback is off: everything created so far is kept; re-run the same command to resume"
+    """Unwind (when rollback is on; after Ctrl-C, when the user or PCTL_ON_INTERRUPT says so), record the
+    outcome in state, raise one message that says it all. Survives a second Ctrl-C and a failing unwind:
+    the state is written whatever happens here."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    reason = "interrupted (Ctrl-C)" if interrupted else _reason(exc)
+    if undo is not None and interrupted and len(undo) and interrupt.choice(name, step) == interrupt.KEEP:
+        undo = None
+    summary, status = "", state.Status.CREATE_FAILED
+    try:
+        if undo is None:
+            summary = "everything created so far is kept; re-run the same command to resume"
+            if not interrupted:
+                summary = "rollback is off: " + summary
+        else:
+            log(f"{step} failed; undoing {len(undo)} steps: {', '.join(reversed(undo.labels)) or 'none'}")
+            report = undo.unwind()
+            summary = report.summary()
+            status = state.Status.ROLLED_BACK if not report.failed else state.Status.CREATE_FAILED
+    except BaseException as again:  # Ctrl-C during the rollback: stop, and say what may be left
+        summary = (f"the rollback was interrupted ({type(again).__name__}); what is left is recorded: "
+                   f"`pctl status {name}`, then `pctl delete {name}`")
         status = state.Status.CREATE_FAILED
-    else:
-        log(f"{step} failed; undoing {len(undo)} steps: {', '.join(reversed(undo.labels)) or 'none'}")
-        report = undo.unwind()
-        summary = report.summary()
-        status = state.Status.ROLLED_BACK if not report.failed else state.Status.CREATE_FAILED
 
     def _record(s: state.ClusterState) -> None:
-        s.set_status(status, f"{step} failed: {reason.splitlines()[0]}")
+        s.set_status(status, f"{step}: {reason.splitlines()[0]}")
         s.last_error = f"{step} failed: {reason}. {summary}"
-        if undo is not None:
+        if status == state.Status.ROLLED_BACK:
             import uuid
 
             s.epoch = uuid.uuid4().hex[:12]  # what the cache remembers is gone now
 
-    state.update(name, _record)
+    for _ in range(3):  # a Ctrl-C landing in the write itself: try again (the write is atomic)
+        try:
+            if state.load(name) is not None:
+                state.update(name, _record)
+            break
+        except KeyboardInterrupt:
+            continue
+        except Exception as err:
+            log(f"WARNING: could not record the failure in state: {err}")
+            break
     hint = getattr(exc, "hint", None)
-    if undo is None:
+    if status == state.Status.CREATE_FAILED:
         hint = hint or f"fix the cause, then re-run: it resumes (`pctl status {name}` shows what exists)"
     else:
         hint = hint or "fix the cause, then re-run the same command"
-    if isinstance(exc, KeyboardInterrupt):
-        raise CreateFailed(f"create of {name} interrupted during {step}. {summary}", hint) from exc
+    if interrupted:
+        raise Interrupted(f"create of {name} interrupted during {step}. {summary}",
+                          f"`pctl status {name}`; re-run the create to resume, or `pctl delete {name}`") from None
     raise CreateFailed(f"create of {name} failed at step '{step}': {reason}\n{summary}", hint) from exc
 
 
@@ -304,8 +354,6 @@ def _verify(name: str) -> None:
 
 
 if __name__ == "__main__":
-    import sys
+    from pctl.cli import run_command
 
-    from pctl.cli import main
-
-    main(["create", *sys.argv[1:]])
+    run_command("create", prog_name="python -m flows.create")

@@ -25,3 +25,13 @@ class StateError(PctlError):
 
 class AwsError(PctlError):
     pass
+
+
+class ValidationFailed(PctlError):
+    """The template (or the rendered config) does not pass the checks; the message lists every problem."""
+
+
+class Interrupted(PctlError):
+    """The user pressed Ctrl-C; the message says what was kept or cleaned up."""
+
+    exit_code = 130

@@ -94,6 +94,34 @@ def configure(env: dict[str, str] | None = None, *, check_timeout: float = 1.0) 
     return PrefectTarget("ephemeral", None)
 
 
+def ephemeral() -> bool:
+    """True when no Prefect API is set: runs go to a temporary server that is gone afterwards."""
+    return not os.environ.get("PREFECT_API_URL")
+
+
+def quiet_console(verbose: bool = False) -> None:
+    """Prefect's own console lines off (they would repeat pctl's progress lines, and print a failed run's
+    traceback several times); with `verbose`, its INFO lines on. The Prefect UI still gets every line.
+
+    Works whether or not prefect was imported already (the env var for later imports, the live handlers
+    of every logger for an earlier one).
+    """
+    import logging
+    import sys
+
+    level = "INFO" if verbose else "CRITICAL"
+    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = level
+    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_FLOW_RUNS_LEVEL"] = level
+    os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_TASK_RUNS_LEVEL"] = level
+    if "prefect" not in sys.modules:
+        return
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in list(logging.root.manager.loggerDict))]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if type(handler).__module__.startswith("prefect") and isinstance(handler, logging.StreamHandler):
+                handler.setLevel(logging.INFO if verbose else logging.CRITICAL + 1)
+
+
 @contextlib.contextmanager
 def run_settings() -> Iterator[None]:
     """Wrap an in-process flow call: turns the flow-run heartbeat off.

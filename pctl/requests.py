@@ -39,7 +39,14 @@ class TemplateSource(BaseModel):
         from pctl.library import resolve
 
         p: Path = resolve(self.path or "")
-        return p.read_text(encoding="utf-8"), str(p)
+        try:
+            return p.read_text(encoding="utf-8"), str(p)
+        except (OSError, UnicodeDecodeError) as exc:
+            from pctl.errors import ConfigError
+
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"cannot read template {self.path}: {why}",
+                              "give a template file, or a library name from `pctl templates list`") from None
 
 
 class CreateRequest(BaseModel):
@@ -48,6 +55,7 @@ class CreateRequest(BaseModel):
     region: str | None = Field(None, description="Override cluster.region.")
     key_name: str | None = None
     subnet_id: str | None = Field(None, description="Use this subnet; pctl then creates no network (and never deletes it).")
+    ssh_cidr: str | None = Field(None, description="CIDR allowed to SSH to the head node (e.g. your IP as A.B.C.D/32).")
     dry_run: bool = Field(False, description="Validate, render and plan only: creates nothing, needs no AWS account.")
     wait: bool = True
     verify: bool = Field(True, description="Run the software/users/jobs verification after create.")

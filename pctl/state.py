@@ -70,6 +70,7 @@ class ClusterState(BaseModel):
     schema_version: int = SCHEMA_VERSION
     name: str
     region: str
+    platform: str = "parallelcluster"  # or "pcs": which engine create, status and delete drive
     template_source: str = ""
     template_hash: str = ""
     status: str = Status.CREATING
@@ -253,5 +254,25 @@ def lock(name: str, doing: str = "create") -> Iterator[None]:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def locked_by(name: str) -> str | None:
+    """Who holds the cluster's lock right now ("pid N (create, since T)"), None when nobody does.
+
+    Used to tell a running create from one that died (a `creating` state whose lock is free).
+    """
+    path = state_dir() / f"{check_name(name)}.lock"
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another pctl process"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
     finally:
         os.close(fd)

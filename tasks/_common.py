@@ -42,11 +42,21 @@ def transient_failure(task: Any, task_run: Any, state: Any) -> bool:
     return any(is_transient(e) for e in _causes(exc))
 
 
-def log(message: str) -> None:
-    """Log to the Prefect run (UI) and to in-process listeners (the CLI)."""
+def log(message: str, live: bool = False) -> None:
+    """Log to the Prefect run (UI) and to in-process listeners (the CLI). `live`: a status line that a
+    terminal shows in place (the previous live line is replaced); the run log gets it as a plain line."""
     with contextlib.suppress(Exception):  # outside a run (plain-Python callers, tests)
         get_run_logger().info(message)
-    progress.emit(message)
+    progress.emit(message, live)
+
+
+def log_live(message: str, to_run_log: bool) -> None:
+    """A live status line: the terminal always gets it (in place); the run log only when `to_run_log`
+    (when something other than the elapsed time changed), so the UI log is not one line per poll."""
+    if to_run_log:
+        with contextlib.suppress(Exception):
+            get_run_logger().info(message)
+    progress.emit(message, True)
 
 
 def content_key(*parts: object) -> str:

@@ -16,7 +16,15 @@ from pctl.errors import AwsError, PctlError
 from pctl.lifecycle.pcluster_view import describe
 from pctl.lifecycle.pcluster_view import failures_of as _failures
 from pctl.lifecycle.pcluster_view import status_of as _status
-from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, AWS_TAGS, log, poll_seconds, transient_failure
+from tasks._common import (
+    AWS_RETRIES,
+    AWS_RETRY_DELAYS,
+    AWS_TAGS,
+    log,
+    log_live,
+    poll_seconds,
+    transient_failure,
+)
 
 IN_PROGRESS = {"CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS"}
 READY = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
@@ -26,6 +34,37 @@ GONE = {"DELETE_COMPLETE"}
 class ClusterFailed(PctlError):
     pass
 
+
+
+class _StackWatch:
+    """Progress of the cluster's CloudFormation stack while pcluster works: a live line each poll, a run-log
+    line when the status, the count or the latest event changes (and once a minute)."""
+
+    def __init__(self, name: str, region: str, start: float, deleting: bool = False) -> None:
+        self.name, self.region, self.start, self.deleting = name, region, start, deleting
+        self.last: tuple | None = None
+        self.last_logged = start
+        self.session = None
+
+    def poll(self, status: str | None) -> None:
+        from pctl.lifecycle.stack_progress import StackProgress, read
+
+        elapsed = time.monotonic() - self.start
+        found = None
+        try:
+            if self.session is None:
+                from pctl.aws.session import make_session
+
+                self.session = make_session(self.region)
+            found = read(self.session, self.name, deleting=self.deleting)
+        except Exception:  # progress is nice to have: never fail the wait for it
+            found = None
+        prog = StackProgress(status, found.done, found.total, found.event) if found else StackProgress(status, 0, 0, None)
+        key = (prog.status, prog.done, prog.total, prog.event)
+        changed = key != self.last or time.monotonic() - self.last_logged >= 60
+        if changed:
+            self.last, self.last_logged = key, time.monotonic()
+        log_live(prog.line(self.name, elapsed), changed)
 
 
 __all__ = ["describe", "create", "wait_created", "delete", "ClusterFailed"]
@@ -55,14 +94,11 @@ def wait_created(name: str, region: str, timeout_minutes: int) -> dict[str, Any]
     """Poll describe_cluster, logging each status change and a heartbeat line each minute."""
     start = time.monotonic()
     deadline = start + timeout_minutes * 60
-    last, last_heartbeat = None, start
+    watch = _StackWatch(name, region, start)
     while True:
         info = describe(name, region)
         status = _status(info)
-        elapsed = time.monotonic() - start
-        if status != last or time.monotonic() - last_heartbeat >= 60:
-            log(f"cluster {name}: {status or 'not found'} ({elapsed / 60:.1f} min)")
-            last, last_heartbeat = status, time.monotonic()
+        watch.poll(status)
         if info is None:
             raise ClusterFailed(f"cluster {name} disappeared while it was being created")
         if status in READY:
@@ -94,12 +130,10 @@ def delete(name: str, region: str, timeout_minutes: int = 60, wait: bool = True)
         return True
     start = time.monotonic()
     deadline = start + timeout_minutes * 60
-    last = None
+    watch = _StackWatch(name, region, start, deleting=True)
     while True:
         status = _status(describe(name, region))
-        if status != last:
-            log(f"cluster {name}: {status or 'deleted'} ({(time.monotonic() - start) / 60:.1f} min)")
-            last = status
+        watch.poll(status or "deleted")
         if status is None or status in GONE:
             return True
         if status == "DELETE_FAILED":

@@ -6,28 +6,22 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from pctl.errors import PctlError
+from pctl.errors import ValidationFailed
+from pctl.lifecycle.settings import check_template
 from pctl.model.template import Template
 from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, AWS_TAGS, log, transient_failure
 
-
-class ValidationFailed(PctlError):
-    pass
+__all__ = ["ValidationFailed", "check_template", "validate_template", "validate_online", "check_schema", "check_validators"]
 
 
 @task(name="validate-template", cache_policy=NO_CACHE)
 def validate_template(text: str, source: str) -> Template:
     """Offline checks; errors fail the run at once (they are the user's to fix, retrying cannot help)."""
-    from pctl.validation import validate_text
-
-    report, loaded = validate_text(text, source)
-    for issue in report.warnings:
-        log(issue.render(source))
-    if not report.ok() or loaded.template is None:
-        raise ValidationFailed(f"{source} is invalid ({len(report.errors)} errors):\n{report.render()}",
-                               f"fix the lines above, then `pctl validate {source}`")
-    log(f"template {source}: valid ({len(report.warnings)} warnings)")
-    return loaded.template
+    template, warnings = check_template(text, source)
+    for line in warnings:
+        log(line)
+    log(f"template {source}: valid ({len(warnings)} warnings)")
+    return template
 
 
 @task(name="validate-online", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES,

@@ -45,12 +45,13 @@ def cli() -> None:
     """
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point. Expected failures exit 1 with a message; nothing prints a traceback unless PCTL_DEBUG=1."""
+def main(argv: list[str] | None = None, *, command: click.Command | None = None, prog_name: str = "pctl") -> None:
+    """Entry point. Expected failures: one message (and its hint), exit 1 (130 after Ctrl-C). Anything else
+    is a bug: one line, exit 2; PCTL_DEBUG=1 shows the traceback."""
     from pctl.errors import PctlError
 
     try:
-        cli.main(args=argv, prog_name="pctl", standalone_mode=False)
+        (command or cli).main(args=argv, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -70,6 +71,15 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # last resort: a bug, but the user still gets one readable line
         if os.environ.get("PCTL_DEBUG"):
             raise
-        click.echo(f"pctl: internal error: {type(exc).__name__}: {exc}", err=True)
-        click.echo("  hint: re-run with PCTL_DEBUG=1 for the traceback and report it", err=True)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        click.echo(f"pctl: internal error: {type(exc).__name__}: {first} "
+                   "(re-run with PCTL_DEBUG=1 for the traceback, and report it)", err=True)
         sys.exit(2)
+
+
+def run_command(name: str, prog_name: str) -> None:
+    """`python -m flows.NAME ARGS`: the same command as `pctl NAME ARGS`, with its own usage line."""
+    command = cli.get_command(click.Context(cli), name)
+    if command is None:  # pragma: no cover - flows name existing commands
+        raise SystemExit(f"no command {name}")
+    main(sys.argv[1:], command=command, prog_name=prog_name)

@@ -22,8 +22,9 @@ class Step:
 @dataclass
 class Check:
     name: str
-    outcome: str  # "passed", "failed", "skipped"
+    outcome: str  # "passed", "failed", "warning", "skipped"
     detail: str = ""
+    hint: str = ""  # the fix, for a failed (or skipped) check
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Plan:
     pcluster_version: str | None = None
     config_path: str | None = None
     placeholders: list[str] = field(default_factory=list)
+    create_command: str = ""  # the create to run next: every flag the dry run was given (not --dry-run)
 
     def text(self) -> str:
         return _env().get_template("plan.txt.j2").render(plan=self).rstrip() + "\n"
@@ -53,6 +55,21 @@ def _env() -> jinja2.Environment:
         loader=jinja2.PackageLoader("pctl.lifecycle", "templates"),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )
+
+
+def create_command(source: str, request: object) -> str:
+    """`pctl create SOURCE` plus each flag the user gave (name, region, key, subnet, SSH CIDR), quoted."""
+    import shlex
+
+    parts = ["pctl", "create", source]
+    for flag, attr in (("--name", "name"), ("--region", "region"), ("--key-name", "key_name"),
+                       ("--subnet-id", "subnet_id"), ("--ssh-cidr", "ssh_cidr")):
+        value = getattr(request, attr, None)
+        if value:
+            parts += [flag, value]
+    if getattr(request, "rollback", True) is False:
+        parts.append("--no-rollback")
+    return shlex.join(parts)
 
 
 def build(template: Template, settings: CreateSettings, source: str, pcluster_version: str | None) -> Plan:

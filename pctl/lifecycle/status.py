@@ -2,7 +2,29 @@
 
 from __future__ import annotations
 
-from pctl.state import ClusterState, Status
+from pctl.errors import PctlError
+from pctl.state import ClusterState, Status, locked_by
+
+
+class NameTaken(PctlError):
+    pass
+
+
+def refuse_existing(st: ClusterState | None, name: str, region: str, check_lock: bool = True) -> None:
+    """A create over an existing, working cluster of this name (or one in another region) is refused.
+    Plain Python: the CLI asks before Prefect starts, the flow again under the lock."""
+    if st is None:
+        return
+    if st.status in (Status.ACTIVE, Status.DELETING, Status.DELETE_FAILED):
+        raise NameTaken(f"cluster {name!r} already exists (status {st.status})",
+                        f"`pctl status {name}`, or pick another --name")
+    if st.region != region:
+        raise NameTaken(f"cluster {name!r} was started in {st.region}, not {region}",
+                        f"`pctl delete {name}` first, or pick another --name")
+    holder = locked_by(name) if check_lock else None
+    if holder:
+        raise NameTaken(f"cluster {name!r} is locked by {holder}",
+                        f"another pctl run is working on it; wait for it (`pctl status {name}`)")
 
 
 def next_step(st: ClusterState) -> str:
@@ -13,6 +35,9 @@ def next_step(st: ClusterState) -> str:
         ip = st.head_node_public_ip or st.head_node_private_ip
         return (f"ready: ssh to the head node ({ip}), submit jobs with sbatch; `pctl delete {n}` when done"
                 if ip else f"ready; `pctl delete {n}` when done")
+    if st.status == Status.CREATING and not locked_by(n):
+        return (f"the create stopped without recording why (its process ended); re-run `pctl create "
+                f"{st.template_source or 'TEMPLATE'}` to resume, or `pctl delete {n}`")
     if st.status == Status.CREATING:
         return (f"a create is running or was interrupted; if none is running, re-run `pctl create "
                 f"{st.template_source or 'TEMPLATE'}{'' if st.template_source and n in st.template_source else f' --name {n}'}` to resume, "
