@@ -50,50 +50,102 @@ def _bake_key(context: Any, p: dict[str, Any]) -> str:
       retry_condition_fn=transient_failure, cache_key_fn=_bake_key, persist_result=True)
 def bake(template: Template, region: str, bucket: str, epoch: str, owner: str | None = None,
          timeout_minutes: int = 120, force: bool = False, subnet_id: str | None = None) -> dict[str, Any]:
-    """{'image_id', 'fingerprint', 'created', 'pcluster_version', 'warning'}: a reused image or a new one.
+    """{'image_id', 'fingerprint', 'created', 'pcluster_version', 'warning', 'how'}: an image for the template.
+
+    In order: this account's image with the fingerprint in `region`; a pinned AMI-registry entry with it
+    (`pctl.ami_registry.offer`); ours in another region, copied here; else a bake. One bake per fingerprint
+    at a time (`pctl.aws.ami_lock`): a concurrent run waits for that bake's image and reuses it.
+    `created` is True when this run made the image here (baked or copied): a rollback deletes it.
 
     `owner` is the cluster whose state records the builder's instance, role and image the moment they
     exist (so a crash leaves nothing unrecorded); a standalone `pctl ami build` has no owner.
     `subnet_id` is where the builder runs (it needs the internet); None: a default-VPC subnet.
     """
     from pctl.aws import ami, iam
-    from pctl.aws.session import make_session
-    from pctl.pcluster_manager import check_version_match
+    from pctl.aws.ami_lock import LOCK_MARGIN_S, acquire_or_wait, lock_key
+    from pctl.aws.session import client, make_session
     from pctl.render import ami_software_script
 
     session = make_session(region)
     version = _pcluster_version()
     fp, base_image = ami.current_fingerprint(session, template, version)
     if not force:
-        found = ami.find_baked_image(session, fp)
+        found = _existing(session, fp, version)
         if found:
-            image_id = found["ImageId"]
-            tagged = ami.image_pcluster_version(found)
-            # The fingerprint includes the version, so a mismatch means the tag was changed or the image
-            # came from elsewhere: pcluster would refuse it at create, so say it now.
-            warning = check_version_match(tagged, f"AMI {image_id}", installed=version)
-            if warning:
-                log(f"WARNING: {warning}")
-            log(f"AMI: reusing {image_id} (fingerprint {fp[:12]}, cached: nothing to bake)")
-            return {"image_id": image_id, "fingerprint": fp, "created": False,
-                    "pcluster_version": tagged or version, "warning": warning}
-    subnet = ami.builder_subnet(session, subnet_id)
-    log(f"AMI: baking an image for fingerprint {fp[:12]} in subnet {subnet} (this takes 20-60 minutes)")
-    on_created = record_created(owner) if owner else None
+            return found
+    hold_s = timeout_minutes * 60 + LOCK_MARGIN_S
+    s3 = client(session, "s3")
+    lock, other = acquire_or_wait(
+        s3, bucket, fp, holder=f"cluster {owner}" if owner else "pctl ami build", hold_s=hold_s,
+        find_image=(lambda: None) if force else (lambda: (ami.find_baked_image(session, fp) or {}).get("ImageId")),
+        wait_s=hold_s, poll_s=poll_seconds(30), log=log)
+    if other:
+        log(f"AMI: reusing {other}, which the other bake of fingerprint {fp[:12]} made")
+        return {"image_id": other, "fingerprint": fp, "created": False, "pcluster_version": version,
+                "warning": None, "how": "waited"}
+    assert lock is not None
     try:
-        profile = iam.ensure_builder_profile(
-            session, cluster=owner or "standalone", fingerprint=fp, bucket=bucket, prefix=ami.marker_prefix(fp),
-            on_created=on_created, poll_s=poll_seconds(2),
-        )
-        image_id = ami.bake_image(
-            session, template=template, pcluster_version=version, script=ami_software_script(template),
-            bucket=bucket, timeout_s=timeout_minutes * 60, poll_s=poll_seconds(30), on_created=on_created,
-            log=log, instance_profile=profile, subnet_id=subnet, profile_wait_s=120, base_image_id=base_image,
-        )
+        subnet = ami.builder_subnet(session, subnet_id)
+        log(f"AMI: baking an image for fingerprint {fp[:12]} in subnet {subnet} (this takes 20-60 minutes)")
+        on_created = record_created(owner) if owner else None
+        try:
+            profile = iam.ensure_builder_profile(
+                session, cluster=owner or "standalone", fingerprint=fp, bucket=bucket, prefix=ami.marker_prefix(fp),
+                on_created=on_created, poll_s=poll_seconds(2),
+            )
+            image_id = ami.bake_image(
+                session, template=template, pcluster_version=version, script=ami_software_script(template),
+                bucket=bucket, timeout_s=timeout_minutes * 60, poll_s=poll_seconds(30), on_created=on_created,
+                log=log, instance_profile=profile, subnet_id=subnet, profile_wait_s=120, base_image_id=base_image,
+            )
+        finally:
+            _remove_builder(session, fp, owner, bucket)
     finally:
-        _remove_builder(session, fp, owner, bucket)
+        try:
+            lock.release()
+        except Exception as exc:  # it expires on its own; never mask the bake's outcome
+            log(f"WARNING: could not release the bake lock s3://{bucket}/{lock_key(fp)}: {exc}")
     log(f"AMI: {image_id} is ready")
-    return {"image_id": image_id, "fingerprint": fp, "created": True, "pcluster_version": version, "warning": None}
+    return {"image_id": image_id, "fingerprint": fp, "created": True, "pcluster_version": version, "warning": None,
+            "how": "baked"}
+
+
+def _existing(session: Any, fp: str, version: str) -> dict[str, Any] | None:
+    """An image with this fingerprint without baking: ours here, a registry's, or ours copied from a region."""
+    from pctl import ami_registry
+    from pctl.aws import ami, ami_copy
+    from pctl.aws.session import make_session
+    from pctl.pcluster_manager import check_version_match
+
+    found = ami.find_baked_image(session, fp)
+    if found:
+        image_id = found["ImageId"]
+        tagged = ami.image_pcluster_version(found)
+        # The fingerprint includes the version, so a mismatch means the tag was changed or the image
+        # came from elsewhere: pcluster would refuse it at create, so say it now.
+        warning = check_version_match(tagged, f"AMI {image_id}", installed=version)
+        if warning:
+            log(f"WARNING: {warning}")
+        log(f"AMI: reusing {image_id} (fingerprint {fp[:12]}, cached: nothing to bake)")
+        return {"image_id": image_id, "fingerprint": fp, "created": False,
+                "pcluster_version": tagged or version, "warning": warning, "how": "reused"}
+    offered = ami_registry.offer(session, fp, version)
+    if offered:
+        entry, image_id = offered
+        log(f"AMI: the registry entry {entry.qualified} (account {entry.entry.owner_account}) has an image with this "
+            f"template's fingerprint: using {image_id} instead of baking")
+        return {"image_id": image_id, "fingerprint": fp, "created": False, "pcluster_version": version,
+                "warning": None, "how": f"registry {entry.qualified}"}
+    elsewhere = ami_copy.find_in_other_regions(session, fp)
+    if elsewhere:
+        region, image = elsewhere
+        log(f"AMI: {region} has {image['ImageId']} with fingerprint {fp[:12]}: copying it to {session.region_name} "
+            "instead of baking again")
+        source = make_session(region)
+        copy = ami_copy.copy_image(source, image["ImageId"], session.region_name, poll_s=poll_seconds(30), log=log)
+        return {"image_id": copy.image_id, "fingerprint": fp, "created": copy.created, "pcluster_version": version,
+                "warning": None, "how": f"copied from {region}/{image['ImageId']}"}
+    return None
 
 
 def _remove_builder(session: Any, fp: str, owner: str | None, bucket: str) -> None:

@@ -45,7 +45,8 @@ def check_region(region: str) -> str:
 
 def _owned_image(ec2, image_id: str, region: str) -> dict:
     try:
-        images = ec2.describe_images(ImageIds=[image_id], Owners=["self"])["Images"]
+        images = ec2.describe_images(
+            Owners=["self"], Filters=[{"Name": "image-id", "Values": [image_id]}])["Images"]
     except Exception as exc:
         raise to_pctl_error(exc, f"looking up image {image_id} in {region}") from exc
     if not images:

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pctl.aws.errors import to_pctl_error
+from pctl.aws.errors import is_not_found, to_pctl_error
 from pctl.aws.session import client
 from pctl.errors import PctlError
 
@@ -72,9 +72,12 @@ def owned_image(session: boto3.Session, image_id: str) -> dict:
     if not re.fullmatch(r"ami-[0-9a-f]{8,17}", image_id or ""):
         raise PctlError(f"{image_id!r} is not an image id", "it looks like ami-0123456789abcdef0")
     try:
-        images = client(session, "ec2").describe_images(ImageIds=[image_id], Owners=["self"])["Images"]
+        images = client(session, "ec2").describe_images(
+            Owners=["self"], Filters=[{"Name": "image-id", "Values": [image_id]}])["Images"]
     except Exception as exc:
-        raise to_pctl_error(exc, f"looking up image {image_id}") from exc
+        if not is_not_found(exc):
+            raise to_pctl_error(exc, f"looking up image {image_id}") from exc
+        images = []
     if not images:
         raise PctlError(f"{image_id} is not an image of this account in {session.region_name}",
                         "only the owner can share an image; check --region (`pctl ami list --region R`)")
