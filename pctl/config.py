@@ -101,13 +101,14 @@ def registry_name_problem(name: str) -> str | None:
 
 
 def registry_url_problem(url: str) -> str | None:
-    """Git URLs pctl accepts: https, ssh, git@host:path, file:// and absolute local paths."""
-    if re.match(r"^(https|ssh|git|file)://\S+$", url) or re.match(r"^[\w.-]+@[\w.-]+:\S+$", url):
+    """Git URLs pctl accepts: https, ssh, git@host:path, file:// and absolute local paths (never one that
+    starts with '-', which git would read as an option; never unauthenticated http:// or git://)."""
+    if url.startswith(("http://", "git://")):  # both unauthenticated: anyone on the path could swap templates
+        return f"plain {url.split(':')[0]}:// is refused (templates would travel unauthenticated); use https://"
+    if re.fullmatch(r"(https|ssh|file)://\S+", url) or re.fullmatch(r"[\w.][\w.-]*@[\w.-]+:\S+", url):
         return None
-    if url.startswith("/") and " " not in url:
+    if url.startswith("/") and re.fullmatch(r"\S+", url):
         return None
-    if url.startswith("http://"):
-        return "plain http:// is refused (templates would travel unauthenticated); use https://"
     return "expected a git URL: https://..., ssh://..., git@host:path, file:///path or an absolute path"
 
 

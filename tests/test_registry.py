@@ -366,3 +366,83 @@ def test_cli_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert set(entry) == {"name", "version", "description", "tags", "path", "sha256", "author", "software",
                           "min_pctl_version"}
     assert entry["author"] == "RC team" and entry["software"] == ["openmpi"]
+
+
+# ---- hostile registries (issue 14) -------------------------------------------------------------------
+
+def test_control_characters_in_index_text_never_reach_the_terminal(home: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A publisher writes escape sequences into description and tags; search and show print them stripped."""
+    from pctl.cli import main
+
+    pub = Publisher(tmp_path, "ansi")
+    pub.write("x.yaml", template("xray", "plain", ["t"], ["python"]))
+    build_index(pub.work)
+    entries = json.loads((pub.work / "index.json").read_text())
+    entries[0].update(description="clean \x1b]0;pwned\x07\x1b[2J\x9b31mtext\u202e", tags=["a\x1b[31m", "b\r"],
+                      author="\x1b[1mMallory", software=["zlib\x08"])
+    (pub.work / "index.json").write_text(json.dumps(entries))
+    pub.publish(index=False)
+    add_source("ansi", pub.url)
+    [result] = update()
+    assert result.status == "cloned", result.message
+    [found] = search("clean")
+    assert found.entry.description == "clean ]0;pwned[2J31mtext"
+    assert found.entry.tags == ["a[31m", "b"] and found.entry.author == "[1mMallory"
+    for args in (["registry", "search", "clean"], ["registry", "show", "ansi/x"], ["registry", "search", "--json"]):
+        main(args)
+        out = capsys.readouterr().out
+        assert not any(ord(c) < 32 and c not in "\n" or 0x7F <= ord(c) <= 0x9F for c in out), repr(out)
+        assert "\u202e" not in out
+
+
+@pytest.mark.parametrize("url", ["--upload-pack=touch /tmp/pwned", "-oProxyCommand=id", "git://example.org/t.git",
+                                 "http://example.org/t.git", "file:///tmp/x\n--upload-pack=id"])
+def test_option_like_and_unauthenticated_urls_are_refused(home: Path, url: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from pctl.cli import main
+    from pctl.config import registry_url_problem
+    from pctl.registry.git import GitError, check_url
+
+    assert registry_url_problem(url) is not None
+    with pytest.raises(GitError):
+        check_url(url)
+    with pytest.raises(SystemExit) as exit_:
+        main(["registry", "add", "evil", "--", url])
+    assert exit_.value.code == 1 and "Traceback" not in capsys.readouterr().err
+
+
+def test_a_url_that_reaches_git_anyway_is_refused_before_git_runs(home: Path, tmp_path: Path) -> None:
+    """Even when the config file is edited by hand, the store refuses the URL (and passes `--` to git)."""
+    marker = tmp_path / "pwned"
+    cfg = home / "config.yaml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    from pctl.registry import store
+
+    state: dict = {}
+    result = store.update_source("evil", f"--upload-pack=touch {marker}", state)
+    assert result.status == "failed" and "starts with '-'" in result.message
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("bad", [
+    "[" * 100_000 + "]" * 100_000,  # deeper than Python's recursion limit
+    "{not json",
+    "[" + "9" * 5000 + "]",
+    json.dumps({"name": "x"}),
+    json.dumps([["nested"]]),
+    json.dumps([{"name": "x\x1b[2J", "path": "x.yaml", "sha256": "0" * 64}]),
+])
+def test_malformed_or_deep_index_keeps_the_last_good_copy_and_says_why(home: Path, lab: Publisher, bad: str) -> None:
+    good = lab.publish()
+    add_source("lab", lab.url)
+    [first] = update()
+    assert first.status == "cloned"
+    (lab.work / "index.json").write_text(bad)
+    lab.publish("break the index", index=False)
+    [result] = update()
+    assert result.status == "offline", result.message
+    assert result.commit == good and "keeping the last good copy" in result.message
+    assert "index.json" in result.message
+    assert "\x1b" not in result.message
+    assert [f.entry.name for f in search()] == ["genomics", "gromacs"]  # still served from the good pin

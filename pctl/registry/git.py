@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 from pctl.errors import PctlError
+from pctl.registry.index import printable
 
 DEFAULT_TIMEOUT = 60.0  # seconds; a fetch of a small template repo takes well under one
 
@@ -36,6 +37,23 @@ def _env() -> dict[str, str]:
     return env
 
 
+def check_url(url: str) -> str:
+    """Refuse what git could read as an option (`-u...`, `--upload-pack=...`) or an unauthenticated transport.
+
+    Callers also pass `--` before the URL; this check makes the refusal say why.
+    """
+    if not url or url.startswith("-"):
+        raise GitError(f"refusing the registry URL {url!r}: it starts with '-' (git would read it as an option)",
+                       "give a git URL: https://..., ssh://..., git@host:path or file:///path")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise GitError(f"refusing the registry URL {url!r}: it holds a control character", "retype the URL")
+    lowered = url.lower()
+    if lowered.startswith(("http://", "git://")):
+        raise GitError(f"refusing the registry URL {url!r}: {lowered.split(':')[0]}:// is unauthenticated "
+                       "(anyone on the path could swap the templates)", "use https:// or ssh://")
+    return url
+
+
 def git(*args: str, cwd: Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> str:
     """Run `git ARGS`; return stdout. Failure or timeout -> GitError with git's own last words."""
     exe = shutil.which("git")
@@ -50,7 +68,7 @@ def git(*args: str, cwd: Path | None = None, timeout: float = DEFAULT_TIMEOUT) -
                        "check the network or the URL; pctl kept the last good copy") from exc
     if done.returncode != 0:
         lines = [ln for ln in (done.stderr or done.stdout).strip().splitlines() if ln.strip()]
-        detail = lines[-1] if lines else f"exit code {done.returncode}"
+        detail = printable(lines[-1]) if lines else f"exit code {done.returncode}"  # remote text: no escapes
         raise GitError(f"`git {args[0]}` failed: {detail}")
     return done.stdout
 

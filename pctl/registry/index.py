@@ -20,7 +20,17 @@ from pctl import __version__
 from pctl.errors import PctlError
 
 INDEX_FILE = "index.json"
+# Anchored for pydantic's `pattern` (Rust regex: `$` is the end of the text); Python callers use fullmatch.
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MAX_INDEX_BYTES = 4 * 1024 * 1024  # ~10,000 entries; a bigger index is a mistake or an attack
+# C0/C1 controls (terminal escape sequences start with \x1b or \x9b), line/paragraph separators and
+# bidirectional overrides: index text is shown in a terminal, so none of it may reach one.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` without control characters, so a registry cannot write escape sequences to a terminal."""
+    return _UNPRINTABLE.sub("", text)
 
 
 class RegistryError(PctlError):
@@ -41,9 +51,21 @@ class IndexEntry(BaseModel):
     software: list[str] = Field(default_factory=list)
     min_pctl_version: str = "0"
 
+    @field_validator("description", "author")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        return printable(value)
+
+    @field_validator("tags", "software")
+    @classmethod
+    def _printable_items(cls, value: list[str]) -> list[str]:
+        return [printable(v) for v in value]
+
     @field_validator("path")
     @classmethod
     def _relative_inside(cls, value: str) -> str:
+        if _UNPRINTABLE.search(value):
+            raise ValueError("must not contain control characters")
         p = PurePosixPath(value)
         if p.is_absolute() or ".." in p.parts or not value.endswith((".yaml", ".yml")):
             raise ValueError("must be a relative path to a .yaml file inside the repository (no '..')")
@@ -69,10 +91,20 @@ class IndexEntry(BaseModel):
 
 
 def parse_index(text: str, where: str) -> list[IndexEntry]:
+    """Every entry of an index.json text; RegistryError (never another exception) saying what is wrong."""
+    if len(text) > MAX_INDEX_BYTES:
+        raise RegistryError(f"{where}: index.json is {len(text)} bytes; pctl reads at most {MAX_INDEX_BYTES}",
+                            "the registry publisher must regenerate it with `pctl registry index DIR`")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise RegistryError(f"{where}: index.json is not valid JSON (line {exc.lineno}: {exc.msg})",
+                            "the registry publisher must regenerate it with `pctl registry index DIR`") from exc
+    except RecursionError as exc:
+        raise RegistryError(f"{where}: index.json nests too deeply to read",
+                            "the registry publisher must regenerate it with `pctl registry index DIR`") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise RegistryError(f"{where}: index.json cannot be read: {printable(str(exc))[:120]}",
                             "the registry publisher must regenerate it with `pctl registry index DIR`") from exc
     if not isinstance(data, list):
         raise RegistryError(f"{where}: index.json must be a JSON list of entries",
@@ -80,13 +112,15 @@ def parse_index(text: str, where: str) -> list[IndexEntry]:
     entries: list[IndexEntry] = []
     seen: set[str] = set()
     for i, raw in enumerate(data):
-        label = raw.get("name", f"#{i}") if isinstance(raw, dict) else f"#{i}"
+        name = raw.get("name") if isinstance(raw, dict) else None
+        label = printable(name)[:64] if isinstance(name, str) else f"#{i}"
         try:
             entry = IndexEntry.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             field_name = ".".join(str(p) for p in first["loc"]) or "entry"
-            raise RegistryError(f"{where}: index.json entry {label}: {field_name}: {first['msg']}",
+            raise RegistryError(f"{where}: index.json entry {label}: {printable(field_name)[:80]}: "
+                                f"{printable(first['msg'])[:200]}",
                                 "regenerate the index with `pctl registry index DIR`") from exc
         if entry.name in seen:
             raise RegistryError(f"{where}: index.json lists {entry.name!r} twice", "template names must be unique")
@@ -148,7 +182,7 @@ def build_index(directory: Path, *, author: str | None = None, write: bool = Tru
     for f in files:
         rel = f.relative_to(directory).as_posix()
         name = f.stem.lower()
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             problems.append(f"{rel}: the file name {f.stem!r} is not a usable template name "
                             "(lowercase letters, digits, '.', '_' or '-')")
             continue

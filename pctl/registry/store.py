@@ -19,7 +19,7 @@ from pathlib import Path
 from pctl.config import load_config, pctl_home
 from pctl.errors import NotFound
 from pctl.fsutil import atomic_write_text
-from pctl.registry.git import GitError, git, show_bytes
+from pctl.registry.git import GitError, check_url, git, show_bytes
 from pctl.registry.index import INDEX_FILE, IndexEntry, RegistryError, parse_index
 
 
@@ -71,11 +71,14 @@ def _index_at(repo: Path, rev: str, source: str) -> list[IndexEntry]:
     except GitError as exc:
         raise RegistryError(f"source {source!r} has no {INDEX_FILE} at its root",
                             "the publisher must run `pctl registry index DIR` and commit index.json") from exc
+    except UnicodeDecodeError as exc:
+        raise RegistryError(f"registry {source!r}: index.json is not UTF-8 text",
+                            "the publisher must regenerate it with `pctl registry index DIR`") from exc
     return parse_index(text, f"registry {source!r}")
 
 
 def _fetch_into_existing(dest: Path, url: str, source: str) -> tuple[str, int]:
-    git("remote", "set-url", "origin", url, cwd=dest)
+    git("remote", "set-url", "--", "origin", check_url(url), cwd=dest)
     git("fetch", "--quiet", "--no-tags", "origin", "HEAD", cwd=dest)
     commit = git("rev-parse", "FETCH_HEAD", cwd=dest).strip()
     entries = _index_at(dest, commit, source)  # check before moving the pin
@@ -87,7 +90,7 @@ def _fresh_clone(dest: Path, url: str, source: str) -> tuple[str, int]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{source}.", dir=dest.parent))
     try:
-        git("clone", "--quiet", "--no-tags", url, str(tmp / "repo"))
+        git("clone", "--quiet", "--no-tags", "--", check_url(url), str(tmp / "repo"))
         commit = git("rev-parse", "HEAD", cwd=tmp / "repo").strip()
         entries = _index_at(tmp / "repo", commit, source)
         git("checkout", "--quiet", "--detach", commit, cwd=tmp / "repo")
