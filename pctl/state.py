@@ -156,11 +156,17 @@ def path_for(name: str) -> Path:
 
 # ---- reading and writing ----------------------------------------------------------------------
 
+MAX_STATE_BYTES = 16 * 1024 * 1024  # a state holds a template and a resource list: kilobytes
+
+
 def _parse(path: Path) -> ClusterState:
     try:
+        if path.stat().st_size > MAX_STATE_BYTES:
+            raise StateError(f"state file {path} is unreadable: larger than {MAX_STATE_BYTES} bytes", "move it aside")
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StateError(f"state file {path} is unreadable: {exc}",
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError too
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise StateError(f"state file {path} is unreadable: {reason}",
                          "move it aside; `pctl list` shows the others") from exc
     if not isinstance(data, dict):
         raise StateError(f"state file {path} is not a JSON object", "move it aside")
@@ -169,11 +175,16 @@ def _parse(path: Path) -> ClusterState:
         raise StateError(f"state file {path} has schema version {version!r}, this pctl reads {SCHEMA_VERSION}",
                          "use the pctl version that wrote it, or move the file aside")
     try:
-        return ClusterState.model_validate(data)
+        state = ClusterState.model_validate(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"])
         raise StateError(f"state file {path} is invalid at {where}: {first['msg']}", "move it aside") from exc
+    if state.name != path.stem:
+        # Saving it would overwrite the state of the cluster it names: refuse it instead.
+        raise StateError(f"state file {path} is for a cluster named {state.name[:60]!r}, not {path.stem!r}",
+                         "move it aside (pctl never renames state files); `pctl list` shows the others")
+    return state
 
 
 def load(name: str) -> ClusterState | None:
@@ -195,8 +206,29 @@ def save(state: ClusterState) -> Path:
     """Write atomically: temp file in the same directory, fsync, rename, fsync the directory."""
     path = path_for(state.name)
     state.updated_at = now()
-    atomic_write_text(path, state.model_dump_json(indent=2) + "\n", mode=0o600)
+    with _write_lock(path):
+        _clean_temporaries(path)
+        atomic_write_text(path, state.model_dump_json(indent=2) + "\n", mode=0o600)
     return path
+
+
+@contextlib.contextmanager
+def _write_lock(path: Path) -> Iterator[None]:
+    """Serialise writers of one state file across processes (held for milliseconds): while a writer
+    holds it, any temporary file of `path` that is not its own was left by a writer that died."""
+    fd = os.open(path.with_name(f".{path.name}.write-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _clean_temporaries(path: Path) -> None:
+    """Remove temporary files a killed write left (atomic_write_text names them .<file>.<random>.tmp)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def update(name: str, change: Any) -> ClusterState:
@@ -209,8 +241,43 @@ def update(name: str, change: Any) -> ClusterState:
 
 
 def remove(name: str) -> None:
+    path = path_for(name)
     with contextlib.suppress(FileNotFoundError):
-        path_for(name).unlink()
+        path.unlink()
+    _clean_temporaries(path)
+
+
+# ---- the owner id -----------------------------------------------------------------------------
+
+OWNER_ID_RE = re.compile(r"[0-9a-f]{16}")
+
+
+def owner_id() -> str:
+    """This installation's owner id: 16 hex digits, made once per PCTL_HOME and kept in $PCTL_HOME/owner-id.
+
+    Every AWS resource pctl creates carries it (tag pctl:owner), so two installations in one account
+    (two colleagues, a laptop and a Prefect worker) never adopt or delete each other's resources.
+    """
+    path = home() / "owner-id"
+    try:
+        value = path.read_text(encoding="ascii").strip()
+        if OWNER_ID_RE.fullmatch(value):
+            return value
+    except (OSError, UnicodeDecodeError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".owner-id.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(uuid.uuid4().hex[:16] + "\n", encoding="ascii")
+    try:
+        os.link(tmp, path)  # first writer wins; a racing one reads the winner's id below
+    except FileExistsError:
+        value = path.read_text(encoding="ascii").strip()
+        if not OWNER_ID_RE.fullmatch(value):  # a corrupt id file: replace it (nothing valid carries it)
+            os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return path.read_text(encoding="ascii").strip()
 
 
 def list_all() -> list[Entry]:
@@ -221,6 +288,8 @@ def list_all() -> list[Entry]:
             out.append(Entry(path.stem, path, _parse(path)))
         except StateError as exc:
             out.append(Entry(path.stem, path, None, str(exc)))
+        except Exception as exc:  # never let one file break the listing
+            out.append(Entry(path.stem, path, None, f"state file {path} is unreadable: {type(exc).__name__}"))
     return out
 
 
