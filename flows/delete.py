@@ -11,8 +11,9 @@ from typing import Any
 
 from prefect import flow
 
+from flows._run import announce, namer
 from pctl import state
-from pctl.errors import PctlError
+from pctl.errors import Interrupted, PctlError
 from pctl.requests import DeleteRequest
 from tasks._common import log
 
@@ -21,10 +22,12 @@ class DeleteFailed(PctlError):
     pass
 
 
-@flow(name="delete-cluster", log_prints=False)
+@flow(name="delete-cluster", flow_run_name=namer("delete"), log_prints=False)
 def delete_cluster(request: DeleteRequest) -> dict[str, Any]:
     from tasks import bootstrap, cluster, network, teardown
+    from tasks import keypair as key_tasks
 
+    announce(request)
     name = request.name
     with state.lock(name, "delete"):
         st = state.get(name)
@@ -33,7 +36,12 @@ def delete_cluster(request: DeleteRequest) -> dict[str, Any]:
         state.save(st)
         step = "cluster"
         try:
-            existed = cluster.delete(name, region, request.timeout_minutes, wait=request.wait)
+            if st.platform == "pcs":
+                from flows.pcs import delete_pcs
+
+                existed = bool(delete_pcs(name, region, request.timeout_minutes))
+            else:
+                existed = cluster.delete(name, region, request.timeout_minutes, wait=request.wait)
             if not request.wait and existed:
                 log(f"cluster {name} is deleting; run `pctl delete {name}` again to remove its network")
                 return {"name": name, "status": state.Status.DELETING, "kept": []}
@@ -43,19 +51,30 @@ def delete_cluster(request: DeleteRequest) -> dict[str, Any]:
             network.teardown(name, region, request.timeout_minutes)
             step = "bootstrap objects"
             bootstrap.teardown(name, region)
+            step = "key pair"
+            key_tasks.delete(name, region)
             step = "state"
             kept = teardown.forget_state(name)
         except BaseException as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            reason = "interrupted (Ctrl-C)" if interrupted else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
             def _record(s: state.ClusterState) -> None:
                 s.set_status(state.Status.DELETE_FAILED, f"{step}: {reason}")
                 s.last_error = f"delete stopped at {step}: {reason}"
 
-            if state.load(name) is not None:
-                state.update(name, _record)
+            for _ in range(3):  # a second Ctrl-C landing in the write: try again (the write is atomic)
+                try:
+                    if state.load(name) is not None:
+                        state.update(name, _record)
+                    break
+                except KeyboardInterrupt:
+                    continue
             remaining = state.load(name)
             left = ", ".join(f"{r.kind} {r.id}" for r in remaining.resources) if remaining else "nothing recorded"
+            if interrupted:
+                raise Interrupted(f"delete of {name} interrupted at {step}; still recorded: {left}",
+                                  f"`pctl delete {name}` again finishes it") from None
             raise DeleteFailed(f"delete of {name} stopped at {step}: {reason}\nstill recorded: {left}",
                                getattr(exc, "hint", None) or f"fix the cause and run `pctl delete {name}` again: "
                                "it skips what is already gone") from exc
@@ -64,8 +83,6 @@ def delete_cluster(request: DeleteRequest) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import sys
+    from pctl.cli import run_command
 
-    from pctl.cli import main
-
-    main(["delete", *sys.argv[1:]])
+    run_command("delete", prog_name="python -m flows.delete")

@@ -25,10 +25,11 @@ def _code(exc: BaseException) -> str:
     return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
 
 
-def ensure_efs(efs: Any, cluster: str, volume: str, subnet_ids: list[str], security_group: str,
+def ensure_efs(efs: Any, ec2: Any, cluster: str, volume: str, subnet_ids: list[str], security_group: str,
                tags: dict[str, str], *, poll: float = 5.0, timeout: float = 600.0,
                sleep: Callable[[float], None] = time.sleep) -> str:
-    """The id of the cluster's encrypted EFS for `volume`, available, with a mount target per subnet."""
+    """The id of the cluster's encrypted EFS for `volume`, available, with a mount target in the zone of
+    every subnet (EFS allows one mount target per availability zone; nodes of a zone share it)."""
     token = creation_token(cluster, volume)
     found = efs.describe_file_systems(CreationToken=token)["FileSystems"]
     if found:
@@ -42,10 +43,14 @@ def ensure_efs(efs: Any, cluster: str, volume: str, subnet_ids: list[str], secur
         if time.monotonic() > deadline:
             raise PctlError(f"EFS {fs_id} not available after {int(timeout)} s", "check the EFS console, then re-run")
         sleep(poll)
-    have = {t["SubnetId"] for t in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]}
+    zones = {s["SubnetId"]: s["AvailabilityZone"]
+             for s in ec2.describe_subnets(SubnetIds=list(dict.fromkeys(subnet_ids)))["Subnets"]}
+    have = {t.get("AvailabilityZoneName") or zones.get(t["SubnetId"])
+            for t in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]}
     for subnet in dict.fromkeys(subnet_ids):
-        if subnet not in have:
+        if zones[subnet] not in have:
             efs.create_mount_target(FileSystemId=fs_id, SubnetId=subnet, SecurityGroups=[security_group])
+            have.add(zones[subnet])
     return fs_id
 
 

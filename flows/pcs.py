@@ -1,0 +1,110 @@
+"""platform: pcs, inside the create and delete flows: the same steps and guarantees as ParallelCluster
+(validate, network, bucket, render, upload), then PCS's own: node resources (security group, shared
+EFS, instance profile, image, launch templates) and the PCS cluster with its node groups and queues.
+
+Compensation works as for ParallelCluster: every step that creates something pushes its teardown on the
+undo stack first, so a failure at any step (or Ctrl-C) leaves nothing behind, and a re-run with
+rollback off resumes (every PCS create is idempotent by name or client token).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pctl import state
+from pctl.model.constants import CLUSTER_TAG
+from pctl.model.template import Template
+from pctl.requests import CreateRequest
+from tasks._common import log
+
+
+def shared_volumes(t: Template) -> list[dict[str, Any]]:
+    """The template's shared volumes as PCS mounts them: every one is EFS (the user's, or pctl's)."""
+    return [{"name": s.name, "mount_point": s.mount_point, "file_system_id": s.file_system_id}
+            for s in t.shared_storage]
+
+
+def bucket_access(t: Template, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """Nodes read their own bootstrap prefix of pctl's bucket and the template's mounts (write where asked)."""
+    out = [{"bucket": bucket, "write": False, "prefix": f"{prefix}/"}]
+    for m in t.data.s3_mounts:
+        out.append({"bucket": m.bucket, "write": not m.read_only, "prefix": m.prefix})
+    return out
+
+
+def create_pcs(template: Template, settings: Any, source: str, request: CreateRequest, text: str) -> dict[str, Any]:
+    import json
+
+    from flows.create import CreateFailed, _begin, _fail
+    from pctl import instance_types
+    from pctl.lifecycle.undo import UndoStack
+    from tasks import bootstrap, network, pcs
+    from tasks.render import render_cluster
+
+    name, region = settings.name, settings.region
+    rollback = getattr(request, "rollback", True)
+    with state.lock(name, "create"):
+        st = _begin(settings, source, rollback, template, text)
+        state.update(name, lambda s: setattr(s, "platform", "pcs"))
+        undo = UndoStack()
+        if not settings.user_network and not settings.ssh_allowed_cidr:
+            raise CreateFailed("no SSH CIDR for the login nodes' security group",
+                               "set networking.ssh_allowed_cidr or pass --ssh-cidr")
+        step = "network"
+        try:
+            if settings.user_network:
+                from pctl.aws.session import client, make_session
+
+                ec2 = client(make_session(region), "ec2")
+                subnets = [s for s in (settings.subnet_id, settings.compute_subnet_id) if s]
+                vpc_id = ec2.describe_subnets(SubnetIds=subnets[:1])["Subnets"][0]["VpcId"]
+            else:
+                undo.push(f"network of {name}", network.teardown, name, region)
+                net = network.ensure(name, region, template.networking.vpc_cidr, settings.ssh_allowed_cidr,
+                                     template.networking.public_only, template.cluster.tags, st.epoch)
+                vpc_id, subnets = net.vpc_id, list(dict.fromkeys([net.compute_subnet_id, net.head_subnet_id]))
+
+            step = "bootstrap bucket"
+            undo.push(f"bootstrap objects of {name}", bootstrap.teardown, name, region)
+            bucket = bootstrap.ensure_bucket(name, region, st.epoch)
+
+            step = "render"
+            rendered = render_cluster(template, name, subnet_id=subnets[0], key_name=settings.key_name,
+                                      ssh_allowed_cidr=settings.ssh_allowed_cidr, scripts_s3_prefix=bucket["url"],
+                                      extra_tags={CLUSTER_TAG: name})
+            plan = json.loads(rendered.files["pcs/plan.json"])
+            step = "bootstrap upload"
+            bootstrap.upload(name, region, bucket["bucket"], bucket["prefix"], rendered.scripts)
+
+            step = "PCS node resources"
+            undo.push(f"PCS resources of {name}", pcs.delete, name, region, request.timeout_minutes)
+            refs = pcs.node_resources(
+                name, region, plan=plan, vpc_id=vpc_id, subnet_ids=subnets,
+                ssh_cidr=settings.ssh_allowed_cidr or template.networking.vpc_cidr,
+                shared=shared_volumes(template), buckets=bucket_access(template, bucket["bucket"], bucket["prefix"]),
+                scripts_url=bucket["url"], architecture=instance_types.architecture(template.compute.head_node) or "x86_64",
+                key_name=settings.key_name, image_id=None, tags={**template.cluster.tags})
+
+            step = "PCS cluster"
+            out = pcs.apply(name, region, plan, refs, request.timeout_minutes)
+        except BaseException as exc:
+            _fail(name, step, exc, undo if rollback else None)
+            raise
+
+        def _done(s: state.ClusterState) -> None:
+            s.set_status(state.Status.ACTIVE, f"PCS cluster {out['cluster:id']}")
+            s.cluster_status = "ACTIVE"
+            s.last_error = None
+
+        st = state.update(name, _done)
+    log(f"PCS cluster {name} is ACTIVE: log in through the login node group's instance")
+    return {"name": name, "region": region, "status": st.status, "platform": "pcs",
+            "pcs_cluster_id": out["cluster:id"], "warnings": [],
+            "resources": [r.model_dump() for r in st.resources]}
+
+
+def delete_pcs(name: str, region: str, timeout_minutes: int) -> list[str]:
+    """The PCS side of a delete (the delete flow then removes the network, bucket objects and state)."""
+    from tasks import pcs
+
+    return pcs.delete(name, region, timeout_minutes)

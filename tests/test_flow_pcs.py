@@ -1,0 +1,121 @@
+"""platform: pcs through the create and delete flows, against the session's Prefect server and moto.
+
+Everything pctl creates in EC2, IAM, EFS and S3 is real boto3 against the moto server. THE BOUNDARY:
+moto has no `pcs`; `pcs_service` (tests/fixtures/pcs.py) answers the `pcs` client in memory while the
+real client checks every request, and the fake checks every answer, against AWS's service model.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from pctl import state
+from pctl.errors import PctlError
+from pctl.requests import CreateRequest, DeleteRequest, TemplateSource
+
+pytestmark = [pytest.mark.prefect]
+
+TEMPLATE = """
+cluster: {name: pcsflow, region: us-east-1, platform: pcs, key_name: mykey}
+compute:
+  head_node: t3.medium
+  queues:
+    - {name: cpu, instance_types: [c6i.large, c6i.xlarge], max_count: 4}
+    - {name: spot, instance_types: [c6a.large], max_count: 6, capacity_type: spot}
+software: {spack_packages: [zlib]}
+users: [{name: alice, uid: 2001, gid: 2001}]
+networking: {ssh_allowed_cidr: 203.0.113.0/24}
+"""
+
+
+@pytest.fixture
+def world(prefect_server, aws_endpoint, tmp_path, monkeypatch, fast_task_retries, pcs_service):
+    import moto.ec2.models.amis as moto_amis
+
+    import tasks.pcs
+    from tests.fixtures.moto_server import reset_moto
+    from tests.fixtures.pcs import pcs_sample_ami_entries
+
+    # Like a real region: AWS's PCS sample AMIs are there, owned by Amazon.
+    monkeypatch.setattr(moto_amis, "AMIS", [*moto_amis.AMIS, *pcs_sample_ami_entries()])
+    reset_moto(aws_endpoint)
+    monkeypatch.setenv("PCTL_HOME", str(tmp_path / "pctl"))
+    for attr in ("node_resources", "apply", "delete"):
+        monkeypatch.setattr(tasks.pcs, attr, getattr(tasks.pcs, attr).with_options(retry_delay_seconds=0))
+    boto3.client("ec2", region_name="us-east-1").create_key_pair(KeyName="mykey", KeyType="rsa")
+    return pcs_service
+
+
+def request(**kw) -> CreateRequest:
+    return CreateRequest(template=TemplateSource(yaml=TEMPLATE), verify=False, timeout_minutes=1, **kw)
+
+
+def left_in_aws() -> dict[str, list[str]]:
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    tag = [{"Name": "tag-key", "Values": ["pctl:cluster"]}]
+    out = {
+        "vpcs": [v["VpcId"] for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]],
+        "sgs": [g["GroupId"] for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]],
+        "launch_templates": [t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]],
+        "efs": [f["FileSystemId"] for f in boto3.client("efs").describe_file_systems()["FileSystems"]],
+        "profiles": [p["InstanceProfileName"] for p in boto3.client("iam").list_instance_profiles()["InstanceProfiles"]],
+        "objects": [o["Key"] for b in boto3.client("s3").list_buckets()["Buckets"]
+                    for o in boto3.client("s3").list_objects_v2(Bucket=b["Name"]).get("Contents", [])],
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+def test_create_then_delete_leaves_nothing(world):
+    from flows.create import create_cluster
+    from flows.delete import delete_cluster
+
+    out = create_cluster(request())
+    assert out["status"] == "active" or out["status"] == state.Status.ACTIVE
+    assert out["platform"] == "pcs"
+    # one group per vCPU count of cpu (2 and 4 vCPUs), one for spot, one login group; two queues
+    assert len(world.groups) == 4 and len(world.queues) == 2
+    assert all(g["status"] == "ACTIVE" for g in world.groups.values())
+    spot = next(g for g in world.groups.values() if g["name"] == "spot")
+    assert spot["purchaseOption"] == "SPOT" and spot["spotOptions"] == {"allocationStrategy": "price-capacity-optimized"}
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    lt_ids = {g["customLaunchTemplate"]["id"] for g in world.groups.values()}
+    for lt in lt_ids:
+        data = ec2.describe_launch_template_versions(LaunchTemplateId=lt)["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        assert data["MetadataOptions"]["HttpTokens"] == "required"
+        assert data["ImageId"].startswith("ami-0bc")  # the PCS sample AMI, found by name
+    assert left_in_aws()["efs"]  # /shared is an EFS on PCS
+    st = state.get("pcsflow")
+    assert st.platform == "pcs"
+
+    delete_cluster(DeleteRequest(name="pcsflow", yes=True, timeout_minutes=1))
+    assert world.left() == 0
+    assert left_in_aws() == {}
+    assert state.load("pcsflow") is None
+
+
+def test_failure_at_the_node_group_step_rolls_back_to_nothing(world):
+    from flows.create import create_cluster
+
+    world.fail_next("create_compute_node_group")
+    with pytest.raises(PctlError, match="PCS cluster"):
+        create_cluster(request())
+    assert world.left() == 0
+    assert left_in_aws() == {}
+    assert state.get("pcsflow").status == state.Status.ROLLED_BACK
+
+
+def test_resume_after_a_failure_with_rollback_off_creates_only_what_is_missing(world):
+    from flows.create import create_cluster
+    from flows.delete import delete_cluster
+
+    world.fail_next("create_compute_node_group")
+    with pytest.raises(PctlError):
+        create_cluster(request(rollback=False))
+    assert state.get("pcsflow").status == state.Status.CREATE_FAILED
+    assert len(world.clusters) == 1 and not world.groups
+    create_cluster(request(rollback=False))
+    assert world.calls["create_cluster"] == 1  # resumed: the cluster was found, not made again
+    assert len(world.groups) == 4 and len(world.queues) == 2
+    delete_cluster(DeleteRequest(name="pcsflow", yes=True, timeout_minutes=1))
+    assert world.left() == 0 and left_in_aws() == {}
