@@ -101,8 +101,11 @@ def test_rerun_creates_nothing_new(aws):
 def test_rerun_after_partial_create_resumes(aws):
     """A run that died after the VPC: the re-run reuses that VPC and creates only the rest."""
     ec2 = aws.client("ec2")
+    from pctl.state import owner_id
+
     vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": [
-        {"Key": CLUSTER_TAG, "Value": "demo"}, {"Key": "pctl:role", "Value": "vpc"}]}])["Vpc"]["VpcId"]
+        {"Key": CLUSTER_TAG, "Value": "demo"}, {"Key": "pctl:role", "Value": "vpc"},
+        {"Key": "pctl:owner", "Value": owner_id()}]}])["Vpc"]["VpcId"]
     net = ensure_network(aws, "demo", ssh_cidr="203.0.113.0/24", **FAST)
     assert net.vpc_id == vpc_id
     assert "vpc" not in {r.kind for r in net.created}

@@ -1,8 +1,10 @@
 """The cluster's network: VPC, a public subnet for the head node, a private subnet behind a NAT gateway
 for compute, and a security group allowing SSH only from the template's CIDR.
 
-Every resource carries ``pctl:cluster=<name>`` and ``pctl:role=<role>``; a re-run finds them by those
-tags instead of creating duplicates, so a flow that died half-way resumes cleanly.
+Every resource carries ``pctl:cluster=<name>``, ``pctl:role=<role>`` and ``pctl:owner=<owner id>``; a
+re-run finds them by those tags instead of creating duplicates, so a flow that died half-way resumes
+cleanly. Only resources carrying this installation's owner id are ever adopted or deleted
+(pctl.aws.ownership).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pctl.aws.errors import DeleteError, error_code, is_not_found, to_pctl_error
+from pctl.aws.ownership import OWNER_TAG, describe_owner, foreign, refuse_foreign
 from pctl.aws.resource import KINDS, Resource
 from pctl.aws.session import client
 from pctl.aws.waiting import DEFAULT_POLL_S, wait_until
@@ -58,17 +61,28 @@ class Network:
 # ---- tags and lookups ---------------------------------------------------------------------------
 
 
-def _tags(cluster_name: str, role: str, extra: dict[str, str] | None) -> list[dict[str, str]]:
-    tags = {**(extra or {}), "Name": f"pctl-{cluster_name}-{role}", CLUSTER_TAG: cluster_name, ROLE_TAG: role}
+def _owner(owner: str | None) -> str:
+    if owner:
+        return owner
+    from pctl.state import owner_id
+
+    return owner_id()
+
+
+def _tags(cluster_name: str, role: str, extra: dict[str, str] | None, owner: str) -> list[dict[str, str]]:
+    tags = {**(extra or {}), "Name": f"pctl-{cluster_name}-{role}", CLUSTER_TAG: cluster_name, ROLE_TAG: role,
+            OWNER_TAG: owner}
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
-def _spec(resource_type: str, cluster_name: str, role: str, extra: dict[str, str] | None) -> list[dict]:
-    return [{"ResourceType": resource_type, "Tags": _tags(cluster_name, role, extra)}]
+def _spec(resource_type: str, cluster_name: str, role: str, extra: dict[str, str] | None, owner: str) -> list[dict]:
+    return [{"ResourceType": resource_type, "Tags": _tags(cluster_name, role, extra, owner)}]
 
 
-def _by_tag(cluster_name: str, role: str | None = None) -> list[dict[str, Any]]:
+def _by_tag(cluster_name: str, role: str | None = None, owner: str | None = None) -> list[dict[str, Any]]:
     filters = [{"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster_name]}]
+    if owner:
+        filters.append({"Name": f"tag:{OWNER_TAG}", "Values": [owner]})
     if role:
         filters.append({"Name": f"tag:{ROLE_TAG}", "Values": [role]})
     return filters
@@ -79,41 +93,42 @@ def _first(items: list[dict], key: str) -> str | None:
 
 
 class _Finder:
-    """Looks up each tagged network piece of one cluster."""
+    """Looks up each tagged network piece of one cluster, made by one owner."""
 
-    def __init__(self, ec2: Any, cluster_name: str) -> None:
+    def __init__(self, ec2: Any, cluster_name: str, owner: str) -> None:
         self.ec2 = ec2
         self.name = cluster_name
+        self.owner = owner
 
     def vpc(self) -> str | None:
-        return _first(self.ec2.describe_vpcs(Filters=_by_tag(self.name, "vpc"))["Vpcs"], "VpcId")
+        return _first(self.ec2.describe_vpcs(Filters=_by_tag(self.name, "vpc", self.owner))["Vpcs"], "VpcId")
 
     def igw(self) -> str | None:
         return _first(
-            self.ec2.describe_internet_gateways(Filters=_by_tag(self.name, "igw"))["InternetGateways"],
+            self.ec2.describe_internet_gateways(Filters=_by_tag(self.name, "igw", self.owner))["InternetGateways"],
             "InternetGatewayId",
         )
 
     def subnet(self, role: str) -> str | None:
-        return _first(self.ec2.describe_subnets(Filters=_by_tag(self.name, role))["Subnets"], "SubnetId")
+        return _first(self.ec2.describe_subnets(Filters=_by_tag(self.name, role, self.owner))["Subnets"], "SubnetId")
 
     def route_table(self, role: str) -> str | None:
         return _first(
-            self.ec2.describe_route_tables(Filters=_by_tag(self.name, role))["RouteTables"], "RouteTableId"
+            self.ec2.describe_route_tables(Filters=_by_tag(self.name, role, self.owner))["RouteTables"], "RouteTableId"
         )
 
     def nat(self) -> dict | None:
         gws = self.ec2.describe_nat_gateways(
-            Filters=[*_by_tag(self.name, "nat"), {"Name": "state", "Values": ["pending", "available"]}]
+            Filters=[*_by_tag(self.name, "nat", self.owner), {"Name": "state", "Values": ["pending", "available"]}]
         )["NatGateways"]
         return gws[0] if gws else None
 
     def eip(self) -> str | None:
-        return _first(self.ec2.describe_addresses(Filters=_by_tag(self.name, "nat-eip"))["Addresses"], "AllocationId")
+        return _first(self.ec2.describe_addresses(Filters=_by_tag(self.name, "nat-eip", self.owner))["Addresses"], "AllocationId")
 
     def security_group(self) -> str | None:
         return _first(
-            self.ec2.describe_security_groups(Filters=_by_tag(self.name, "ssh"))["SecurityGroups"], "GroupId"
+            self.ec2.describe_security_groups(Filters=_by_tag(self.name, "ssh", self.owner))["SecurityGroups"], "GroupId"
         )
 
 
@@ -148,15 +163,21 @@ def ensure_network(
     on_created: OnCreated | None = None,
     timeout_s: float = 600,
     poll_s: float = DEFAULT_POLL_S,
+    owner: str | None = None,
 ) -> Network:
-    """Create (or find, on a re-run) the cluster's network. ``on_created`` hears of each new resource at once."""
+    """Create (or find, on a re-run) the cluster's network. ``on_created`` hears of each new resource at once.
+
+    ``owner`` (default: this installation's ``pctl.state.owner_id()``) goes on every resource as
+    ``pctl:owner``; ForeignResource when another owner's network already carries this cluster's name.
+    """
     try:
         ipaddress.ip_network(ssh_cidr)
     except ValueError as exc:
         raise AwsError(f"ssh_cidr {ssh_cidr!r} is not a CIDR block.", "Write e.g. 203.0.113.0/24.") from exc
     region = session.region_name
     ec2 = client(session, "ec2")
-    find = _Finder(ec2, cluster_name)
+    owner = _owner(owner)
+    find = _Finder(ec2, cluster_name, owner)
     created: list[Resource] = []
 
     def record(kind: str, rid: str, **extra: Any) -> None:
@@ -167,10 +188,11 @@ def ensure_network(
 
     doing = f"creating the network of cluster {cluster_name}"
     try:
+        refuse_foreign(session, cluster_name, owner)
         vpc_id = find.vpc()
         if not vpc_id:
             vpc_id = ec2.create_vpc(
-                CidrBlock=vpc_cidr, TagSpecifications=_spec("vpc", cluster_name, "vpc", tags)
+                CidrBlock=vpc_cidr, TagSpecifications=_spec("vpc", cluster_name, "vpc", tags, owner)
             )["Vpc"]["VpcId"]
             record("vpc", vpc_id)
             wait_until(
@@ -184,7 +206,7 @@ def ensure_network(
         igw_id = find.igw()
         if not igw_id:
             igw_id = ec2.create_internet_gateway(
-                TagSpecifications=_spec("internet-gateway", cluster_name, "igw", tags)
+                TagSpecifications=_spec("internet-gateway", cluster_name, "igw", tags, owner)
             )["InternetGateway"]["InternetGatewayId"]
             record("igw", igw_id, vpc_id=vpc_id)
         attached = ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"][0]
@@ -198,7 +220,7 @@ def ensure_network(
             az = _first_az(ec2)
             public_id = ec2.create_subnet(
                 VpcId=vpc_id, CidrBlock=public_cidr, AvailabilityZone=az,
-                TagSpecifications=_spec("subnet", cluster_name, "public", tags),
+                TagSpecifications=_spec("subnet", cluster_name, "public", tags, owner),
             )["Subnet"]["SubnetId"]
             record("subnet", public_id, vpc_id=vpc_id, role="public")
         ec2.modify_subnet_attribute(SubnetId=public_id, MapPublicIpOnLaunch={"Value": True})
@@ -211,12 +233,12 @@ def ensure_network(
                 alloc_id = find.eip()
                 if not alloc_id:
                     alloc_id = ec2.allocate_address(
-                        Domain="vpc", TagSpecifications=_spec("elastic-ip", cluster_name, "nat-eip", tags)
+                        Domain="vpc", TagSpecifications=_spec("elastic-ip", cluster_name, "nat-eip", tags, owner)
                     )["AllocationId"]
                     record("eip", alloc_id)
                 nat = ec2.create_nat_gateway(
                     SubnetId=public_id, AllocationId=alloc_id,
-                    TagSpecifications=_spec("natgateway", cluster_name, "nat", tags),
+                    TagSpecifications=_spec("natgateway", cluster_name, "nat", tags, owner),
                 )["NatGateway"]
                 record("nat_gateway", nat["NatGatewayId"], vpc_id=vpc_id, allocation_id=alloc_id)
             nat_id = nat["NatGatewayId"]
@@ -230,7 +252,7 @@ def ensure_network(
                 az = az or _subnet_az(ec2, public_id)
                 private_id = ec2.create_subnet(
                     VpcId=vpc_id, CidrBlock=private_cidr, AvailabilityZone=az,
-                    TagSpecifications=_spec("subnet", cluster_name, "private", tags),
+                    TagSpecifications=_spec("subnet", cluster_name, "private", tags, owner),
                 )["Subnet"]["SubnetId"]
                 record("subnet", private_id, vpc_id=vpc_id, role="private")
             _ensure_route_table(
@@ -243,7 +265,7 @@ def ensure_network(
                 GroupName=f"pctl-{cluster_name}-ssh",
                 Description=f"pctl {cluster_name}: SSH to the head node from {ssh_cidr} only",
                 VpcId=vpc_id,
-                TagSpecifications=_spec("security-group", cluster_name, "ssh", tags),
+                TagSpecifications=_spec("security-group", cluster_name, "ssh", tags, owner),
             )["GroupId"]
             record("security_group", sg_id, vpc_id=vpc_id)
         _ensure_ssh_rule(ec2, sg_id, ssh_cidr)
@@ -275,7 +297,7 @@ def _ensure_route_table(
     rt_id = find.route_table(role)
     if not rt_id:
         rt_id = ec2.create_route_table(
-            VpcId=vpc_id, TagSpecifications=_spec("route-table", cluster_name, role, tags)
+            VpcId=vpc_id, TagSpecifications=_spec("route-table", cluster_name, role, tags, find.owner)
         )["RouteTable"]["RouteTableId"]
         record("route_table", rt_id, vpc_id=vpc_id)
     table = ec2.describe_route_tables(RouteTableIds=[rt_id])["RouteTables"][0]
@@ -307,10 +329,10 @@ def _ensure_ssh_rule(ec2: Any, sg_id: str, ssh_cidr: str) -> None:
 # ---- find -----------------------------------------------------------------------------------------
 
 
-def find_network(session: boto3.Session, cluster_name: str) -> Network | None:
-    """The cluster's tagged network, or None when it has no VPC (a partial network still counts)."""
+def find_network(session: boto3.Session, cluster_name: str, owner: str | None = None) -> Network | None:
+    """The cluster's tagged network made by `owner` (default: this installation), or None when it has no VPC."""
     ec2 = client(session, "ec2")
-    find = _Finder(ec2, cluster_name)
+    find = _Finder(ec2, cluster_name, _owner(owner))
     try:
         vpc_id = find.vpc()
         if not vpc_id:
@@ -320,11 +342,11 @@ def find_network(session: boto3.Session, cluster_name: str) -> Network | None:
         raise to_pctl_error(exc, f"looking up the network of cluster {cluster_name}") from exc
 
 
-def tagged_network_resources(session: boto3.Session, cluster_name: str) -> list[Resource]:
-    """Every network resource tagged for this cluster (any role), for deletion."""
+def tagged_network_resources(session: boto3.Session, cluster_name: str, owner: str | None = None) -> list[Resource]:
+    """Every network resource tagged for this cluster (any role) and this owner, for deletion."""
     ec2 = client(session, "ec2")
     region = session.region_name
-    tag = _by_tag(cluster_name)
+    tag = _by_tag(cluster_name, owner=_owner(owner))
     out: list[Resource] = []
     for nat in ec2.describe_nat_gateways(Filters=tag)["NatGateways"]:
         if nat["State"] not in ("deleted", "deleting", "failed"):
@@ -351,9 +373,9 @@ def tagged_network_resources(session: boto3.Session, cluster_name: str) -> list[
 
 
 def delete_network(session: boto3.Session, cluster_name: str, *, timeout_s: float = 900,
-                   poll_s: float = DEFAULT_POLL_S) -> list[Resource]:
+                   poll_s: float = DEFAULT_POLL_S, owner: str | None = None) -> list[Resource]:
     try:
-        resources = tagged_network_resources(session, cluster_name)
+        resources = tagged_network_resources(session, cluster_name, owner)
     except Exception as exc:
         raise to_pctl_error(exc, f"looking up the network of cluster {cluster_name}") from exc
     return delete_resources(session, resources, timeout_s=timeout_s, poll_s=poll_s)
@@ -366,8 +388,12 @@ def delete_resources(
     wait: bool = True,
     timeout_s: float = 900,
     poll_s: float = DEFAULT_POLL_S,
+    owner: str | None = None,
 ) -> list[Resource]:
     """Delete ``resources`` dependents-first, waiting where AWS needs it. Already-gone ones are skipped.
+
+    A resource carrying another installation's ``pctl:owner`` is never deleted: the others are, then
+    DeleteError names the foreign ones and whose they are (``remaining``).
 
     Returns the resources actually deleted. On a failure raises DeleteError carrying what was deleted
     before it and what remains, so the caller can update its state and re-run.
@@ -376,6 +402,13 @@ def delete_resources(
 
     order = {kind: i for i, kind in enumerate(KINDS)}
     pending = sorted(dict.fromkeys(resources), key=lambda r: order[r.kind])
+    owner = _owner(owner)
+    try:
+        theirs = foreign(session, pending, owner)
+    except Exception as exc:
+        raise DeleteError(f"could not check who owns the resources to delete: {to_pctl_error(exc, 'tags').args[0]}",
+                          "re-run the delete", [], pending) from exc
+    pending = [r for r in pending if r not in theirs]
     deleted: list[Resource] = []
     for i, res in enumerate(pending):
         s = session if res.region == session.region_name else _regional(session, res.region)
@@ -391,6 +424,11 @@ def delete_resources(
             ) from exc
         if not gone_before:
             deleted.append(res)
+    if theirs:
+        whose = ", ".join(f"{r.kind} {r.id} ({describe_owner(o)})" for r, o in theirs.items())
+        raise DeleteError(f"not deleted, they belong to another pctl installation: {whose}; this installation is {owner}",
+                          "they are not this installation's to delete: their owner must delete them",
+                          deleted, list(theirs))
     return deleted
 
 

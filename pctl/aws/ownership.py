@@ -1,0 +1,200 @@
+"""Who owns a resource, and the cluster-name claim that lives in AWS.
+
+Two pctl installations (two colleagues, a laptop and a Prefect worker: two PCTL_HOMEs) can share one
+AWS account and pick the same cluster name. Every resource pctl creates carries ``pctl:owner=<owner
+id>`` (``pctl.state.owner_id``), and:
+
+- pctl never adopts (finds by tag and reuses) a resource carrying another owner's id, and never
+  deletes one: it says whose it is instead;
+- a create first *claims* the name: ``s3://<pctl bucket>/pctl/claims/<region>/<name>.json``, written
+  with ``IfNoneMatch='*'`` (a conditional put: of two racing writers exactly one succeeds). The claim
+  lives in AWS, so it holds across machines, unlike the local flock; it is released when the cluster's
+  delete (or a rollback that left nothing) finishes. A claim of this owner is resumed, never refused.
+
+Plain boto3 calls; AwsError for the user.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pctl.aws.errors import error_code, is_not_found, to_pctl_error
+from pctl.aws.resource import Resource
+from pctl.aws.session import client
+from pctl.errors import AwsError
+from pctl.model.constants import CLUSTER_TAG
+
+if TYPE_CHECKING:
+    import boto3
+
+OWNER_TAG = "pctl:owner"
+CLAIM_PREFIX = "pctl/claims"
+EC2_KINDS = ("instance", "nat_gateway", "eip", "igw", "subnet", "route_table", "security_group", "vpc", "image",
+             "snapshot")
+
+
+class ForeignResource(AwsError):
+    """A resource (or a claimed name) that belongs to another pctl installation."""
+
+
+def owner_tags(owner: str) -> dict[str, str]:
+    return {OWNER_TAG: owner}
+
+
+def tag_dict(tags: Iterable[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in tags or []}
+
+
+def describe_owner(owner: str | None) -> str:
+    return f"pctl installation {owner}" if owner else "a resource with no pctl:owner tag"
+
+
+# ---- the name claim: a lock that lives in AWS -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Claim:
+    bucket: str
+    key: str
+    owner: str
+    resumed: bool  # True: this owner held it already (a re-run after a crash)
+
+
+def claim_key(region: str, name: str) -> str:
+    return f"{CLAIM_PREFIX}/{region}/{name}.json"
+
+
+def read_claim(session: boto3.Session, bucket: str, region: str, name: str,
+               expected_owner: str | None = None) -> dict[str, Any] | None:
+    """The claim of `name` in `region` ({owner, since, doing}), or None when nobody holds it."""
+    s3 = client(session, "s3")
+    kwargs = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+    try:
+        body = s3.get_object(Bucket=bucket, Key=claim_key(region, name), **kwargs)["Body"].read()
+    except Exception as exc:
+        if is_not_found(exc) or error_code(exc) in ("NoSuchKey", "404", "NoSuchBucket"):
+            return None
+        raise to_pctl_error(exc, f"reading the claim on cluster name {name}") from exc
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return {"owner": None, "since": None, "doing": "unreadable claim"}
+    return data if isinstance(data, dict) else {"owner": None}
+
+
+def claim_name(session: boto3.Session, bucket: str, name: str, owner: str, *, doing: str = "create",
+               account: str | None = None) -> Claim:
+    """Claim cluster `name` in the session's region for `owner`; ForeignResource if another owner holds it.
+
+    The conditional put (IfNoneMatch='*') makes the claim atomic across machines.
+    """
+    s3 = client(session, "s3")
+    region = session.region_name
+    key = claim_key(region, name)
+    body = json.dumps({"owner": owner, "cluster": name, "region": region, "doing": doing,
+                       "since": datetime.now(UTC).isoformat(timespec="seconds")}).encode()
+    extra = {"ExpectedBucketOwner": account} if account else {}
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json", **extra)
+        return Claim(bucket, key, owner, resumed=False)
+    except Exception as exc:
+        if error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+            raise to_pctl_error(exc, f"claiming the cluster name {name}") from exc
+    held = read_claim(session, bucket, region, name, account) or {}
+    if held.get("owner") == owner:
+        return Claim(bucket, key, owner, resumed=True)
+    raise ForeignResource(
+        f"cluster name {name!r} in {region} is claimed by another {describe_owner(held.get('owner'))} "
+        f"(since {held.get('since') or '?'}, doing {held.get('doing') or '?'}); this installation is {owner}",
+        "pick another --name; if that installation is gone for good, its owner can run "
+        f"`pctl delete {name} --from-tags` there, or remove s3://{bucket}/{key} by hand",
+    )
+
+
+def release_name(session: boto3.Session, bucket: str, name: str, owner: str, *,
+                 account: str | None = None) -> bool:
+    """Delete the claim if `owner` holds it (True); another owner's claim is never touched."""
+    held = read_claim(session, bucket, session.region_name, name, account)
+    if held is None or held.get("owner") != owner:
+        return False
+    extra = {"ExpectedBucketOwner": account} if account else {}
+    try:
+        client(session, "s3").delete_object(Bucket=bucket, Key=claim_key(session.region_name, name), **extra)
+    except Exception as exc:
+        if not is_not_found(exc):
+            raise to_pctl_error(exc, f"releasing the claim on cluster name {name}") from exc
+    return True
+
+
+# ---- owners of existing resources --------------------------------------------------------------------
+
+def owners(session: boto3.Session, resources: Iterable[Resource]) -> dict[Resource, str | None]:
+    """The pctl:owner tag of each resource that can carry tags (EC2 kinds, IAM roles and profiles, buckets).
+
+    Resources that are gone or cannot carry tags (bucket_objects) are left out of the result.
+    """
+    out: dict[Resource, str | None] = {}
+    items = list(resources)
+    ec2_items = [r for r in items if r.kind in EC2_KINDS]
+    by_region: dict[str, list[Resource]] = {}
+    for r in ec2_items:
+        by_region.setdefault(r.region, []).append(r)
+    for region, group in by_region.items():
+        ec2 = client(session, "ec2", region)
+        ids = [r.id for r in group]
+        found: dict[str, str | None] = {}
+        for i in range(0, len(ids), 200):
+            resp = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": ids[i:i + 200]}])
+            for t in resp.get("Tags", []):
+                found.setdefault(t["ResourceId"], None)
+                if t["Key"] == OWNER_TAG:
+                    found[t["ResourceId"]] = t["Value"]
+        for r in group:
+            out[r] = found.get(r.id)
+    iam = client(session, "iam")
+    for r in items:
+        try:
+            if r.kind == "iam_role":
+                out[r] = tag_dict(iam.list_role_tags(RoleName=r.id)["Tags"]).get(OWNER_TAG)
+            elif r.kind == "instance_profile":
+                out[r] = tag_dict(iam.list_instance_profile_tags(InstanceProfileName=r.id)["Tags"]).get(OWNER_TAG)
+            elif r.kind == "bucket":
+                out[r] = bucket_tags(session, r.id).get(OWNER_TAG)
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+    return out
+
+
+def bucket_tags(session: boto3.Session, bucket: str) -> dict[str, str]:
+    try:
+        return tag_dict(client(session, "s3").get_bucket_tagging(Bucket=bucket)["TagSet"])
+    except Exception as exc:
+        if error_code(exc) in ("NoSuchTagSet", "NoSuchTagSetError"):
+            return {}
+        raise
+
+
+def foreign(session: boto3.Session, resources: Iterable[Resource], owner: str) -> dict[Resource, str]:
+    """The resources that carry another owner's id: {resource: their owner}."""
+    return {r: o for r, o in owners(session, resources).items() if o is not None and o != owner}
+
+
+def refuse_foreign(session: boto3.Session, cluster: str, owner: str) -> None:
+    """ForeignResource when EC2 resources tagged for `cluster` carry another owner's id (never adopt them)."""
+    ec2 = client(session, "ec2")
+    theirs: dict[str, list[str]] = {}
+    for vpc in ec2.describe_vpcs(Filters=[{"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]}])["Vpcs"]:
+        other = tag_dict(vpc.get("Tags")).get(OWNER_TAG)
+        if other != owner:
+            theirs.setdefault(other or "", []).append(vpc["VpcId"])
+    if theirs:
+        whose = "; ".join(f"{', '.join(ids)} of {describe_owner(o or None)}" for o, ids in theirs.items())
+        raise ForeignResource(
+            f"cluster name {cluster!r} is in use in this account and region by another pctl installation: {whose} "
+            f"(this installation is {owner}); pctl will not adopt or delete them",
+            "pick another --name (`pctl create ... --name OTHER`)",
+        )
