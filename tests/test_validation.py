@@ -117,7 +117,7 @@ def test_enum_typo_gets_a_suggestion():
         ("bucket: lab-data", "bucket: s3://lab-data", "S3Bucket", "data.s3_mounts[0].bucket"),
         ("mount_point: /data/lab", "mount_point: data/lab", "MountPoint", "data.s3_mounts[0].mount_point"),
         ("mount_point: /data/lab", "mount_point: /etc/lab", "MountPoint", "data.s3_mounts[0].mount_point"),
-        ("mount_point: /data/lab", "mount_point: /shared/lab", "MountPoint", "data.s3_mounts[0].mount_point"),
+        ("mount_point: /data/lab", "mount_point: /shared/spack/lab", "MountPoint", "data.s3_mounts[0].mount_point"),
         ("mount_point: /data/lab", "mount_point: /data/../etc", "MountPoint", "data.s3_mounts[0].mount_point"),
         ("python@3.11", "'python; curl x | sh'", "SpackSpec", "software.spack_packages[1]"),
         ("python@3.11", "'python$(id)'", "SpackSpec", "software.spack_packages[1]"),
@@ -170,15 +170,15 @@ def test_warnings_fail_only_in_strict_mode():
 
 def test_ssh_open_to_world_is_a_warning_and_bad_cidr_an_error():
     report = issues_of(GOOD + "networking: {ssh_allowed_cidr: 0.0.0.0/0}\n")
-    assert report.ok() and only(report, "Networking")[0].level is Level.WARNING
+    assert report.ok() and only(report, "SshExposure")[0].level is Level.WARNING
     report = issues_of(GOOD + "networking: {ssh_allowed_cidr: 10.0.0.1/8}\n")
     assert not report.ok()
 
 
-def test_mixed_vcpu_queue_warns_about_node_ceiling():
+def test_mixed_vcpu_queue_warns_how_max_count_is_split():
     report = issues_of(edit("[c6i.2xlarge]", "[c6i.2xlarge, c6i.4xlarge]"))
-    (w,) = only(report, "FlexibleInstances")
-    assert "up to 8 nodes" in w.message
+    (w,) = only(report, "QueueSplit")
+    assert w.level is Level.WARNING and "split" in w.message
 
 
 def test_on_demand_cannot_use_spot_allocation_strategy():

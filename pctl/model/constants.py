@@ -21,6 +21,21 @@ RESERVED_USER_NAMES = frozenset(
     }
 )
 
+# Groups the OS images (or ParallelCluster, Slurm, Docker) already own: a template group with one of these
+# names would change what the OS grants (sudo, wheel: root) or clash with its GID on some node.
+RESERVED_GROUP_NAMES = frozenset(
+    {
+        "root", "bin", "daemon", "sys", "adm", "tty", "disk", "lp", "mem", "kmem", "wheel", "sudo", "admin",
+        "cdrom", "mail", "man", "dialout", "fax", "voice", "floppy", "games", "tape", "video", "audio", "ftp",
+        "lock", "users", "nobody", "nogroup", "nfsnobody", "utmp", "utempter", "ssh_keys", "input", "kvm",
+        "render", "sgx", "shadow", "staff", "src", "operator", "plugdev", "netdev", "lxd", "docker", "crontab",
+        "messagebus", "syslog", "systemd-journal", "systemd-network", "systemd-resolve", "systemd-timesync",
+        "systemd-coredump", "dbus", "polkitd", "sshd", "chrony", "rpc", "rpcuser", "tss", "uucp", "proxy",
+        "www-data", "backup", "list", "irc", "gnats", "sasl", "ec2-user", "ubuntu", "centos", "rocky",
+        "slurm", "munge", "pcluster-admin", "pcluster-unprivileged", "spack", "cloud-users",
+    }
+)
+
 # ParallelCluster 3.16's operating systems and the CPU architectures it builds images for.
 # tests/test_model.py checks this table against pcluster's own constants.
 OS_ARCHITECTURES: dict[str, tuple[str, ...]] = {
@@ -64,6 +79,9 @@ SYSTEM_PATHS = (
     "/sys", "/tmp", "/usr", "/var", "/opt/parallelcluster", "/opt/slurm", "/opt/intel",
     "/home",
 )
+# Directories ParallelCluster refuses as a mount point themselves (SharedStorageMountDirValidator), though
+# paths below them are fine (/opt/apps, /mnt/data).
+PCLUSTER_RESERVED_DIRS = ("/media", "/mnt", "/opt", "/srv")
 
 # The shared volume that holds software when the template names none.
 DEFAULT_SHARED_MOUNT = "/shared"

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path as FsPath
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from pctl.model.base import field_for_key, spellings
 from pctl.model.template import Template
 from pctl.validation.issues import Issue, Level, Path
 
@@ -42,7 +44,7 @@ class Loaded:
 
     def locate(self, path: Path) -> tuple[int | None, int | None]:
         """The position of `path`, or of its nearest ancestor that the YAML has."""
-        p = tuple(path)
+        p = _as_written(tuple(path), self.marks)
         while p:
             if p in self.marks:
                 return self.marks[p]
@@ -228,6 +230,38 @@ def parse_yaml(text: str, source: str = "") -> Loaded:
 
 # ---- pydantic errors -> Issues -----------------------------------------------------------------
 
+@cache
+def _alias_groups() -> dict[str, tuple[str, ...]]:
+    """Every key -> all spellings of its field, across the template's models (for locating issues)."""
+    from pctl.model.template import _models
+
+    models: dict[str, type[BaseModel]] = {}
+    _models(Template, models)
+    out: dict[str, tuple[str, ...]] = {}
+    for model in models.values():
+        for keys in spellings(model).values():
+            for key in keys:
+                out[key] = keys
+    return out
+
+
+def _as_written(path: Path, marks: Marks) -> Path:
+    """`path` (field names) with each key replaced by the spelling the YAML used (mount_point -> mount_dir)."""
+    if path in marks:
+        return path
+    groups = _alias_groups()
+    out: list[str | int] = []
+    for part in path:
+        chosen = part
+        if isinstance(part, str):
+            for key in groups.get(part, ()):
+                if (*out, key) in marks:
+                    chosen = key
+                    break
+        out.append(chosen)
+    return tuple(out)
+
+
 def _model_at(path: Path) -> type[BaseModel] | None:
     """The pydantic model class that owns the mapping at `path` (to suggest field names)."""
     model: Any = Template
@@ -235,9 +269,10 @@ def _model_at(path: Path) -> type[BaseModel] | None:
         if isinstance(part, int):
             continue
         fields = getattr(model, "model_fields", None)
-        if not fields or part not in fields:
+        name = field_for_key(model, str(part)) if fields else None
+        if name is None:
             return None
-        model = _inner_model(fields[part].annotation)
+        model = _inner_model(fields[name].annotation)
         if model is None:
             return None
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
@@ -280,7 +315,10 @@ def _hint_for(err: dict, path: Path, data: Any) -> str | None:
     if kind == "extra_forbidden" and path:
         model = _model_at(path[:-1])
         if model is not None:
-            known = list(model.model_fields)
+            name = field_for_key(model, str(path[-1]))
+            if name is not None:  # a second spelling of a field already given
+                return f"`{path[-1]}` is another spelling of `{name}`: write it once"
+            known = [k for f in model.model_fields for k in spellings(model).get(f, (f,))]
             close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
             if close:
                 return f"did you mean `{close[0]}`?"

@@ -1,35 +1,47 @@
 """The cluster template: the single source of truth for what a user may write.
 
-Structure and types live here; rules that need more than one field (min <= max, unique UIDs,
-overlapping mounts...) are validator classes in ``pctl.validation``. The JSON Schema that editors
-use (``pctl schema``) is generated from these models.
+Structure and types live here (storage in ``pctl.model.storage``, users and groups in
+``pctl.model.accounts``); rules that need more than one field (min <= max, unique UIDs, nested
+mounts...) are validator classes in ``pctl.validation``. The JSON Schema that editors use
+(``pctl schema``) is generated from these models, with every alias spelling listed.
 """
 
 from __future__ import annotations
 
+import copy
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pctl.model.constants import (
-    AMI_SPACK_ROOT,
-    DEFAULT_SHARED_MOUNT,
-    DEFAULT_SHARED_SIZE_GB,
-    DEFAULT_SPACK_VERSION,
-    OS_ARCHITECTURES,
+from pctl.model.accounts import Group, NodeGroup, User, resolve_groups
+from pctl.model.base import Strict, StrictBool, StrictInt, spellings
+from pctl.model.constants import AMI_SPACK_ROOT, DEFAULT_SPACK_VERSION, OS_ARCHITECTURES
+from pctl.model.storage import (
+    Data,
+    EbsSettings,
+    EfsMount,
+    EfsSettings,
+    FsxLustreMount,
+    FsxLustreSettings,
+    S3Mount,
+    SharedStorage,
+    StorageType,
 )
+
+__all__ = [
+    "CapacityType", "ClusterSection", "Compute", "Container", "Data", "EbsSettings", "EfsMount", "EfsSettings",
+    "FsxLustreMount", "FsxLustreSettings", "Group", "InstallMode", "MAX_QUEUE_NODES", "Networking", "NodeGroup",
+    "Platform", "Queue", "S3Mount", "SharedStorage", "Software", "StorageType", "Strict", "Template", "User",
+    "json_schema",
+]
 
 SCHEMA_VERSION = 1
 SCHEMA_URL = "https://pctl.dev/schema/template-v1.json"
+# A hard cap per queue: far above any real queue, far below what would overflow Slurm's node tables.
+MAX_QUEUE_NODES = 10_000
 
 OperatingSystem = Literal[tuple(OS_ARCHITECTURES)]  # type: ignore[valid-type]
-
-
-class Strict(BaseModel):
-    """Base: unknown keys are errors (they are usually typos), values are not coerced from str."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class Platform(StrEnum):
@@ -48,12 +60,6 @@ class InstallMode(StrEnum):
     ami = "ami"  # software baked into a custom AMI before the cluster is created
 
 
-class StorageType(StrEnum):
-    ebs = "ebs"
-    efs = "efs"
-    fsx_lustre = "fsx_lustre"
-
-
 class ClusterSection(Strict):
     name: str = Field(description="Cluster name: a letter, then letters, digits or hyphens; at most 60 characters.")
     region: str = Field(description="AWS region, e.g. us-east-1.")
@@ -66,12 +72,12 @@ class ClusterSection(Strict):
 class Queue(Strict):
     name: str = Field(description="Slurm partition name: lowercase letter first, then lowercase letters, digits or hyphens; at most 25 characters.")
     instance_types: list[str] = Field(min_length=1, description="One or more EC2 instance types.")
-    min_count: int = Field(0, ge=0, description="Nodes kept running at all times.")
-    max_count: int = Field(10, ge=1, description="Upper bound on nodes in this queue.")
+    min_count: StrictInt = Field(0, ge=0, le=MAX_QUEUE_NODES, description="Nodes kept running at all times.")
+    max_count: StrictInt = Field(10, ge=1, le=MAX_QUEUE_NODES, description="Hard cap on nodes in this queue.")
     capacity_type: CapacityType = CapacityType.ondemand
     allocation_strategy: Literal["lowest-price", "capacity-optimized", "price-capacity-optimized"] | None = None
-    disable_hyperthreading: bool = False
-    efa: bool = Field(False, description="Enable EFA and a placement group (instance types must support EFA).")
+    disable_hyperthreading: StrictBool = False
+    efa: StrictBool = Field(False, description="Enable EFA and a placement group (instance types must support EFA).")
 
 
 class Compute(Strict):
@@ -79,62 +85,30 @@ class Compute(Strict):
     queues: list[Queue] = Field(min_length=1)
 
 
+class Container(Strict):
+    """A container image for the cluster: pulled from a registry (`image`) or built from Spack `packages`.
+
+    Kept in the model and validated; building and distributing it is the containers feature's job."""
+
+    name: str = Field(description="Lowercase letters, digits, '.', '_' or '-'; a letter or digit first.")
+    image: str | None = Field(None, description="Registry reference: [registry/]repository[:tag][@sha256:digest], e.g. an ECR URI.")
+    packages: list[str] = Field(default_factory=list, description="Spack specs the image holds (or is built from).")
+
+
 class Software(Strict):
     spack_packages: list[str] = Field(default_factory=list, description="Spack specs, e.g. gromacs@2024.1 +mpi.")
     spack_version: str = Field(DEFAULT_SPACK_VERSION, description="Pinned Spack release; its binary cache is pinned with it.")
     install: InstallMode = InstallMode.shared
-    spack_root: str | None = Field(None, description="Where Spack lives; default <first shared volume>/spack.")
-
-
-class User(Strict):
-    name: str
-    uid: int
-    gid: int
-    shell: str = "/bin/bash"
-    groups: list[str] = Field(default_factory=list, description="Supplementary groups (created on every node).")
-
-
-class S3Mount(Strict):
-    bucket: str
-    mount_point: str
-    read_only: bool = True
-    prefix: str | None = Field(None, description="Only this key prefix of the bucket.")
-
-
-class EfsMount(Strict):
-    mount_point: str
-    file_system_id: str | None = Field(None, description="An existing EFS file system; omit to create one.")
-    encrypted: bool = True
-
-
-class FsxLustreMount(Strict):
-    mount_point: str
-    file_system_id: str | None = Field(None, description="An existing FSx for Lustre file system; omit to create one.")
-    storage_capacity_gb: int = Field(1200, ge=1200)
-    deployment_type: Literal["SCRATCH_2", "PERSISTENT_2", "PERSISTENT_1", "SCRATCH_1"] = "SCRATCH_2"
-    import_path: str | None = Field(None, description="s3://bucket[/prefix] to link (created file systems only).")
-
-
-class Data(Strict):
-    s3_mounts: list[S3Mount] = Field(default_factory=list)
-    efs: list[EfsMount] = Field(default_factory=list)
-    fsx_lustre: list[FsxLustreMount] = Field(default_factory=list)
-
-
-class SharedStorage(Strict):
-    name: str = "shared"
-    mount_point: str = DEFAULT_SHARED_MOUNT
-    type: StorageType = StorageType.ebs
-    size_gb: int = Field(DEFAULT_SHARED_SIZE_GB, ge=1, description="EBS size or FSx capacity.")
-    file_system_id: str | None = Field(None, description="Use an existing EFS/FSx file system (or EBS volume id).")
+    spack_root: str | None = Field(None, description="Where Spack lives: any path inside a shared volume; default <first shared volume>/spack.")
+    containers: list[Container] = Field(default_factory=list, description="Container images (kept and validated; built by the containers feature).")
 
 
 class Networking(Strict):
-    ssh_allowed_cidr: str | None = Field(None, description="CIDR allowed to SSH to the head node; else the global config's default; never 0.0.0.0/0 unless written here.")
+    ssh_allowed_cidr: str | None = Field(None, description="IPv4 CIDR allowed to SSH to the head node; else the global config's default; never the internet unless written here.")
     subnet_id: str | None = Field(None, description="Use this existing subnet for the head node and compute; pctl then creates no network.")
     compute_subnet_id: str | None = None
-    public_only: bool = Field(False, description="One public subnet and no NAT gateway: cheaper, compute nodes get public IPs.")
-    vpc_cidr: str = "10.42.0.0/16"
+    public_only: StrictBool = Field(False, description="One public subnet and no NAT gateway: cheaper, compute nodes get public IPs.")
+    vpc_cidr: str = Field("10.42.0.0/16", description="Private IPv4 range of the VPC pctl creates, /16 to /28.")
 
 
 class Template(Strict):
@@ -142,6 +116,7 @@ class Template(Strict):
 
     model_config = ConfigDict(
         extra="forbid",
+        populate_by_name=True,
         json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_URL},
         title="pctl cluster template",
     )
@@ -150,6 +125,7 @@ class Template(Strict):
     compute: Compute
     software: Software = Field(default_factory=Software)
     users: list[User] = Field(default_factory=list)
+    groups: list[Group] = Field(default_factory=list, description="Groups with the site's GIDs, created once on every node; users name them.")
     data: Data = Field(default_factory=Data)
     shared_storage: Annotated[list[SharedStorage], Field(max_length=5)] = Field(default_factory=list)
     networking: Networking = Field(default_factory=Networking)
@@ -157,10 +133,15 @@ class Template(Strict):
     tags: list[str] = Field(default_factory=list, description="Registry tags (not AWS tags).")
 
     @model_validator(mode="after")
-    def _default_shared_storage(self) -> Template:
+    def _defaults(self) -> Template:
         # Software needs a shared volume; an EBS /shared is the documented default.
         if not self.shared_storage:
             self.shared_storage = [SharedStorage()]
+        # A user named by primary group only gets that group's GID (validators report unknown groups).
+        declared = {g.name: g.gid for g in self.groups}
+        for u in self.users:
+            if u.gid is None and u.group in declared:
+                u.gid = declared[u.group]
         return self
 
     # ---- derived values used by renderers and clients -------------------------------------
@@ -176,6 +157,44 @@ class Template(Strict):
             return AMI_SPACK_ROOT
         return self.software.spack_root or f"{self.software_mount}/spack"
 
+    def node_groups(self) -> list[NodeGroup]:
+        """Every group the nodes create (declared groups, then users' own), each with one name and GID."""
+        return resolve_groups(self.users, self.groups)
+
+
+def _models(model: type[BaseModel], seen: dict[str, type[BaseModel]]) -> None:
+    seen[model.__name__] = model
+    for info in model.model_fields.values():
+        for inner in _inner_models(info.annotation):
+            if inner.__name__ not in seen:
+                _models(inner, seen)
+
+
+def _inner_models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        out.extend(_inner_models(arg))
+    return out
+
 
 def json_schema() -> dict:
-    return Template.model_json_schema()
+    """The template's JSON Schema (draft 2020-12): pydantic's, plus every alias spelling as a property."""
+    schema = Template.model_json_schema()
+    models: dict[str, type[BaseModel]] = {}
+    _models(Template, models)
+    for name, model in models.items():
+        target = schema if model is Template else schema.get("$defs", {}).get(name)
+        if not target or "properties" not in target:
+            continue
+        for field, keys in spellings(model).items():
+            props = target["properties"]
+            if field not in props:
+                continue
+            for key in keys[1:]:
+                entry = copy.deepcopy(props[field])
+                entry.pop("default", None)
+                entry["description"] = f"Same as `{field}` (write one of them)."
+                props[key] = entry
+    return schema

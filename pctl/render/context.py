@@ -6,7 +6,8 @@ plans, group ids...), so the .j2 files only lay values out and tests can check d
 
 from __future__ import annotations
 
-import hashlib
+import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +18,21 @@ from pctl.model.constants import (
     INSTALL_DONE,
     INSTALL_FAILED,
     INSTALL_LOG,
-    OS_COMPILERS,
     SOFTWARE_STATUS_DIR,
-    USER_ID_MAX,
 )
-from pctl.model.template import CapacityType, InstallMode, StorageType, Template
+from pctl.model.template import (
+    CapacityType,
+    EbsSettings,
+    EfsSettings,
+    FsxLustreSettings,
+    InstallMode,
+    SharedStorage,
+    StorageType,
+    Template,
+)
 from pctl.render import options as opt
 from pctl.render.options import RenderOptions, split_s3_url
+from pctl.validation.storage import fsx_throughput
 
 CAPACITY_TYPES = {
     CapacityType.ondemand: "ONDEMAND",
@@ -37,8 +46,30 @@ PROFILE_SNIPPET = "/etc/profile.d/pctl-modules.sh"
 MOUNT_S3_RELEASE = "https://s3.amazonaws.com/mountpoint-s3-release/latest"
 SPACK_GIT = "https://github.com/spack/spack.git"
 SPACK_BINARY_CACHE = "https://binaries.spack.io/v{version}"
-# Supplementary groups have no GID in the template; they get a stable one from this range.
-GROUP_ID_MIN = 50000
+# Node knobs and boot registration (the contract with whoever runs the node; docs/rendering.md).
+NODE_ENV_FILE = "/etc/pctl/node.env"
+BOOT_DIR = "/etc/pctl/boot.d"
+BOOT_RUNNER = "/etc/pctl/boot.sh"
+BOOT_UNIT = "/etc/systemd/system/pctl-boot.service"
+# Spack packages whose build needs a Fortran compiler (their package.py calls for FC/F77 or
+# refuses to configure without one). The installer checks the CONCRETIZED environment against this
+# list too, so a dependency (gromacs -> openblas) counts; a root spec here installs it up front.
+FORTRAN_PACKAGES = (
+    "openmpi", "mpich", "mvapich2", "openblas", "netlib-lapack", "netlib-scalapack", "scalapack",
+    "netcdf-fortran", "hdf5-fortran", "fftw-fortran", "arpack-ng", "mumps", "elpa", "cp2k",
+    "quantum-espresso", "wrf", "nwchem", "r", "py-scipy", "gcc-runtime-fortran", "lapack",
+    "superlu", "plumed", "siesta", "abinit", "vasp", "octopus", "yambo",
+)
+# A variant that turns Fortran on in a package that does not need it otherwise.
+FORTRAN_VARIANT_RE = re.compile(r"\+fortran\b")
+# The OS package of the Fortran compiler that matches the OS's gcc.
+FORTRAN_OS_PACKAGE = {"deb": "gfortran", "rpm": "gcc-gfortran"}
+# Commands the installer needs, with the OS package that provides each (same name on deb and rpm).
+OS_TOOLS = (("git", "git"), ("curl", "curl"), ("patch", "patch"), ("bzip2", "bzip2"), ("xz", "xz"),
+            ("unzip", "unzip"), ("make", "make"), ("file", "file"), ("flock", "util-linux"))
+# Spack's MPI providers: packages built against one of them sit under it in the Lmod hierarchy.
+MPI_PROVIDERS = ("openmpi", "mpich", "mvapich2", "mvapich", "intel-oneapi-mpi", "intel-mpi", "mpt",
+                 "cray-mpich", "mpitrampoline")
 
 
 @dataclass(frozen=True)
@@ -145,28 +176,80 @@ def build(t: Template, o: RenderOptions) -> dict[str, Any]:
 
 
 def node_context(t: Template, spack_root: str | None = None) -> dict[str, Any]:
-    """What the node scripts and the Spack environment need (no AWS options involved)."""
+    """What the node scripts and the Spack environment need (no AWS options involved).
+
+    Decided here: the Spack target (pctl.targets.cluster_target over the head node's and every
+    queue's instance types), whether a Fortran compiler is needed up front, the modules the
+    installer and verify check, S3 prefixes ending in '/'. Decided on the node at install time:
+    the core compiler (`spack compiler find`) and the Slurm version.
+    """
+    from pctl.containers.modules import node_context as container_context
+    from pctl.targets import UnknownInstanceFamily, cluster_target
+    from pctl.validation.rules import spack_package_name, spack_spec_version
+
     arch = instance_types.architecture(t.compute.head_node) or "x86_64"
     root = spack_root or t.spack_root
     status_dir = f"{root}/{SOFTWARE_STATUS_DIR}"
     version = t.software.spack_version
     major = int(version.split(".")[0])
+    family = "deb" if t.cluster.os in DEB_OSES else "rpm"
+    types = sorted({t.compute.head_node, *(it for q in t.compute.queues for it in q.instance_types)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownInstanceFamily)  # validation reports unknown families
+        try:
+            target = cluster_target(types)
+        except ValueError:
+            target = "x86_64_v2" if arch == "x86_64" else "aarch64"  # validation refuses the mix first
+    specs = list(t.software.spack_packages)
+    names = [spack_package_name(s) for s in specs]
+    fortran_roots = [n for n, s in zip(names, specs) if n in FORTRAN_PACKAGES or FORTRAN_VARIANT_RE.search(s)]
+    mpi_modules = []
+    for spec in specs:
+        for m in re.finditer(r"(?:^|\^)\s*(" + "|".join(map(re.escape, MPI_PROVIDERS)) + r")(?![\w-])(?:@=?([A-Za-z0-9_.-]+))?",
+                             spec):
+            module = f"{m.group(1)}/{m.group(2)}" if m.group(2) else m.group(1)
+            if module not in mpi_modules:
+                mpi_modules.append(module)
+    module_checks = []
+    for spec, name in zip(specs, names):
+        v = spack_spec_version(spec)
+        module_checks.append({"label": spec, "module": f"{name}/{v}" if v else name, "probe": None})
+    s3_mounts = []
+    for m in t.data.s3_mounts:
+        mount = m.model_dump()
+        if mount.get("prefix") and not mount["prefix"].endswith("/"):
+            mount["prefix"] += "/"  # mount-s3 refuses a prefix that does not end in '/'
+        s3_mounts.append(mount)
     return {
         "arch": arch,
-        "package_family": "deb" if t.cluster.os in DEB_OSES else "rpm",
-        "mount_s3_url": f"{MOUNT_S3_RELEASE}/{arch}/mount-s3.{'deb' if t.cluster.os in DEB_OSES else 'rpm'}",
-        "users": [u.model_dump() for u in t.users],
-        "groups": supplementary_groups(t),
-        "s3_mounts": [m.model_dump() for m in t.data.s3_mounts],
+        "package_family": family,
+        "mount_s3_url": f"{MOUNT_S3_RELEASE}/{arch}/mount-s3.{family}",
+        "users": node_users(t),
+        "groups": node_groups(t),
+        "s3_mounts": s3_mounts,
         "install_mode": t.software.install.value,
         "profile_snippet": PROFILE_SNIPPET,
+        "node_env_file": NODE_ENV_FILE,
+        "boot_dir": BOOT_DIR,
+        "boot_runner_path": BOOT_RUNNER,
+        "boot_unit_path": BOOT_UNIT,
+        "fortran_package": FORTRAN_OS_PACKAGE[family],
+        "containers": container_context(t, t.software_mount, arch, family),
+        "os_tools": list(OS_TOOLS),
         "spack": {
             "root": root,
             "version": version,
             "git": SPACK_GIT,
             "binary_cache": SPACK_BINARY_CACHE.format(version=version),
             "mirror_name": f"spack-v{version}",
-            "specs": list(t.software.spack_packages),
+            "specs": specs,
+            "target": target,
+            "target_types": types,
+            "fortran_roots": fortran_roots,
+            "fortran_packages": list(FORTRAN_PACKAGES),
+            "mpi_providers": list(MPI_PROVIDERS),
+            "mpi_modules": mpi_modules,
+            "module_checks": module_checks,
             "status_dir": status_dir,
             "env_dir": f"{status_dir}/env",
             "log": f"{status_dir}/{INSTALL_LOG}",
@@ -175,7 +258,6 @@ def node_context(t: Template, spack_root: str | None = None) -> dict[str, Any]:
             "lmod_root": f"{root}/share/spack/lmod",
             "core_dir": f"{root}/share/spack/lmod/Core",
             "lmod_link": f"{status_dir}/lmod-prefix",
-            "core_compiler": OS_COMPILERS[t.cluster.os],
             # Spack 1.0 made compilers dependencies: projection tokens moved from {compiler.*} to {^c.*}.
             "projection_compiler": "{^c.name}-{^c.version}" if major >= 1 else "{compiler.name}-{compiler.version}",
             "spack_v1": major >= 1,
@@ -184,27 +266,20 @@ def node_context(t: Template, spack_root: str | None = None) -> dict[str, Any]:
     }
 
 
-def supplementary_groups(t: Template) -> list[dict[str, Any]]:
-    """Every supplementary group with a GID that is the same on every node.
+def node_groups(t: Template) -> list[dict[str, Any]]:
+    """Every group the node scripts create, each once, with the one GID the template gives it.
 
-    A group named like a template user shares that user's GID (its private group). Others get a GID
-    from a hash of the name in [GROUP_ID_MIN, USER_ID_MAX], probing past ids already taken, in sorted
-    name order: the same template always yields the same ids, and adding a group rarely moves others.
+    Declared groups (top-level `groups:`, the site's GIDs) come first, then each user's own group
+    (named like the user, GID = the user's gid) unless that gid belongs to a declared group.
+    Shape: [{"name": str, "gid": int}], in creation order.
     """
-    by_user = {u.name: u.gid for u in t.users}
-    taken = {u.gid for u in t.users} | {u.uid for u in t.users}
-    span = USER_ID_MAX - GROUP_ID_MIN + 1
-    out = []
-    for name in sorted({g for u in t.users for g in u.groups}):
-        if name in by_user:
-            out.append({"name": name, "gid": by_user[name]})
-            continue
-        gid = GROUP_ID_MIN + int(hashlib.sha256(name.encode()).hexdigest(), 16) % span
-        while gid in taken:
-            gid = GROUP_ID_MIN + (gid - GROUP_ID_MIN + 1) % span
-        taken.add(gid)
-        out.append({"name": name, "gid": gid})
-    return out
+    return [{"name": g.name, "gid": g.gid} for g in t.node_groups()]
+
+
+def node_users(t: Template) -> list[dict[str, Any]]:
+    """The users the node scripts create: [{"name", "uid", "gid" (primary, resolved), "shell", "groups"}]."""
+    return [{"name": u.name, "uid": u.uid, "gid": u.gid, "shell": u.shell, "groups": list(dict.fromkeys(u.groups))}
+            for u in t.users]
 
 
 def _s3_access(t: Template, scripts_bucket: str) -> list[dict[str, Any]]:
@@ -212,29 +287,67 @@ def _s3_access(t: Template, scripts_bucket: str) -> list[dict[str, Any]]:
     access: dict[str, bool] = {}
     for m in t.data.s3_mounts:
         access[m.bucket] = access.get(m.bucket, False) or not m.read_only
-    for f in t.data.fsx_lustre:
-        if f.import_path and not f.file_system_id:
-            access.setdefault(split_s3_url(f.import_path)[0], False)
+    fsx = [f for f in t.data.fsx_lustre if not f.file_system_id]
+    fsx += [s.settings for s in t.shared_storage if s.type is StorageType.fsx_lustre and s.created]
+    for f in fsx:
+        if f.import_path:  # type: ignore[union-attr]
+            access.setdefault(split_s3_url(f.import_path)[0], False)  # type: ignore[union-attr]
     if scripts_bucket:
         access.setdefault(scripts_bucket, False)
     return [{"bucket": b, "write": w} for b, w in access.items()]
+
+
+def _settings(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def ebs_settings(s: SharedStorage) -> dict[str, Any]:
+    """EbsSettings of a shared EBS volume: VolumeId for an existing one, else every option written."""
+    if s.file_system_id:
+        return {"VolumeId": s.file_system_id}
+    e = s.ebs_settings or EbsSettings()
+    return _settings({"VolumeType": e.volume_type, "Size": s.size_gb, "Iops": e.iops, "Throughput": e.throughput,
+                      "Encrypted": e.encrypted, "KmsKeyId": e.kms_key_id, "SnapshotId": e.snapshot_id,
+                      "DeletionPolicy": e.deletion_policy})
+
+
+def efs_settings(e: EfsSettings, file_system_id: str | None) -> dict[str, Any]:
+    """EfsSettings: an existing file system takes only its id and mount options (pcluster refuses the rest)."""
+    mount = {"EncryptionInTransit": e.encryption_in_transit, "IamAuthorization": e.iam_authorization or None}
+    if file_system_id:
+        return _settings({"FileSystemId": file_system_id, **mount, "AccessPointId": e.access_point_id})
+    return _settings({"Encrypted": e.encrypted_at_rest, "KmsKeyId": e.kms_key_id, "PerformanceMode": e.performance_mode,
+                      "ThroughputMode": e.throughput_mode, "ProvisionedThroughput": e.provisioned_throughput,
+                      "DeletionPolicy": e.deletion_policy, **mount})
+
+
+def fsx_settings(f: FsxLustreSettings, file_system_id: str | None, capacity: int) -> dict[str, Any]:
+    """FsxLustreSettings; PERSISTENT_* get PerUnitStorageThroughput (the lowest allowed unless written)."""
+    if file_system_id:
+        return {"FileSystemId": file_system_id}
+    return _settings({
+        "StorageCapacity": capacity, "DeploymentType": f.deployment_type,
+        "PerUnitStorageThroughput": fsx_throughput(f), "StorageType": f.storage_type,
+        "DriveCacheType": f.drive_cache_type, "DataCompressionType": f.data_compression_type,
+        "KmsKeyId": f.kms_key_id, "ImportPath": f.import_path, "ExportPath": f.export_path,
+        "AutoImportPolicy": f.auto_import_policy,
+        "AutomaticBackupRetentionDays": f.automatic_backup_retention_days,
+        "DailyAutomaticBackupStartTime": f.daily_automatic_backup_start_time,
+        "WeeklyMaintenanceStartTime": f.weekly_maintenance_start_time, "DeletionPolicy": f.deletion_policy,
+    })
 
 
 def _shared_storage(t: Template) -> list[dict[str, Any]]:
     """SharedStorage entries: the template's volumes, then data.efs and data.fsx_lustre."""
     out: list[dict[str, Any]] = []
     for s in t.shared_storage:
-        kind = STORAGE_TYPES[s.type]
         if s.type is StorageType.ebs:
-            settings = {"VolumeId": s.file_system_id} if s.file_system_id else {
-                "VolumeType": "gp3", "Size": s.size_gb, "Encrypted": True}
+            settings = ebs_settings(s)
         elif s.type is StorageType.efs:
-            settings = {"FileSystemId": s.file_system_id} if s.file_system_id else {"Encrypted": True}
-            settings["EncryptionInTransit"] = True
+            settings = efs_settings(s.settings, s.file_system_id)  # type: ignore[arg-type]
         else:
-            settings = {"FileSystemId": s.file_system_id} if s.file_system_id else {
-                "StorageCapacity": s.size_gb, "DeploymentType": "SCRATCH_2"}
-        out.append({"name": s.name, "mount_dir": s.mount_point, "kind": kind, "settings": settings,
+            settings = fsx_settings(s.settings, s.file_system_id, s.size_gb)  # type: ignore[arg-type]
+        out.append({"name": s.name, "mount_dir": s.mount_point, "kind": STORAGE_TYPES[s.type], "settings": settings,
                     "existing": s.file_system_id is not None})
     names = {s["name"] for s in out}
 
@@ -246,17 +359,10 @@ def _shared_storage(t: Template) -> list[dict[str, Any]]:
         return name
 
     for i, e in enumerate(t.data.efs, 1):
-        settings = {"FileSystemId": e.file_system_id} if e.file_system_id else {"Encrypted": e.encrypted}
-        settings["EncryptionInTransit"] = e.encrypted
         out.append({"name": unique(f"data-efs-{i}"), "mount_dir": e.mount_point, "kind": "Efs",
-                    "settings": settings, "existing": e.file_system_id is not None})
+                    "settings": efs_settings(e, e.file_system_id), "existing": e.file_system_id is not None})
     for i, f in enumerate(t.data.fsx_lustre, 1):
-        if f.file_system_id:
-            settings = {"FileSystemId": f.file_system_id}
-        else:
-            settings = {"StorageCapacity": f.storage_capacity_gb, "DeploymentType": f.deployment_type}
-            if f.import_path:
-                settings["ImportPath"] = f.import_path
         out.append({"name": unique(f"data-fsx-{i}"), "mount_dir": f.mount_point, "kind": "FsxLustre",
-                    "settings": settings, "existing": f.file_system_id is not None})
+                    "settings": fsx_settings(f, f.file_system_id, f.storage_capacity_gb),
+                    "existing": f.file_system_id is not None})
     return out

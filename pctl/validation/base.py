@@ -35,6 +35,14 @@ class Validator:
 
 
 def offline_validators() -> list[Validator]:
-    from pctl.validation import instance_rules, pcs_rules, validators  # noqa: F401  (import registers the classes)
+    from pctl.validation import (  # noqa: F401  (importing the modules registers their classes)
+        accounts,
+        instance_rules,
+        network,
+        pcs_rules,
+        storage,
+        strings,
+        validators,
+    )
 
     return [cls() for cls in _REGISTRY if not cls.online]
