@@ -1,0 +1,1 @@
+"""scripts/nodes: a local cluster of real Linux nodes (tier 3). See docs/nodes.md."""
