@@ -45,7 +45,8 @@ def namer(action: str):  # -> Callable[[], str], for @flow(flow_run_name=...)
     def name() -> str:
         from prefect.runtime import flow_run
 
-        return run_name(action, (flow_run.parameters or {}).get("request"))
+        params = flow_run.parameters or {}
+        return run_name(action, params.get("request") or {"name": params.get("name")})
 
     return name
 

@@ -55,8 +55,6 @@ def rebuild_amis(request: AmiRebuildRequest) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    import sys
+    from pctl.cli import run_command
 
-    from pctl.cli import main
-
-    main(["ami", *sys.argv[1:]])
+    run_command("ami", prog_name="python -m flows.ami")

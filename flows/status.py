@@ -10,6 +10,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows._run import namer
 from pctl import state
 from pctl.lifecycle.status import next_step
 
@@ -25,7 +26,7 @@ def refresh(name: str, region: str) -> dict[str, Any] | None:
         return None
 
 
-@flow(name="cluster-status", log_prints=False)
+@flow(name="cluster-status", flow_run_name=namer("status"), log_prints=False)
 def cluster_status(name: str) -> dict[str, Any]:
     st = state.get(name)
     info = refresh(name, st.region)
@@ -37,8 +38,6 @@ def cluster_status(name: str) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import sys
+    from pctl.cli import run_command
 
-    from pctl.cli import main
-
-    main(["status", *sys.argv[1:]])
+    run_command("status", prog_name="python -m flows.status")

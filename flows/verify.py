@@ -9,14 +9,16 @@ from typing import Any
 
 from prefect import flow
 
+from flows._run import announce, namer
 from pctl.requests import VerifyRequest
 from pctl.verify import resolve_target
 from tasks.verify import raise_if_failed, verify_node
 
 
-@flow(name="verify-cluster", log_prints=False)
+@flow(name="verify-cluster", flow_run_name=namer("verify"), log_prints=False)
 def verify_cluster(request: VerifyRequest) -> dict[str, Any]:
     """Check a running cluster against its template; fails listing exactly what is missing."""
+    announce(request)
     text = label = None
     if request.template is not None:
         text, label = request.template.resolve()
@@ -34,8 +36,6 @@ def verify_cluster(request: VerifyRequest) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    import sys
+    from pctl.cli import run_command
 
-    from pctl.cli import main
-
-    main(["verify", *sys.argv[1:]])
+    run_command("verify", prog_name="python -m flows.verify")

@@ -133,7 +133,7 @@ def test_user_subnet_is_used_and_never_deleted(env):
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
     create_cluster(_request(subnet_id=subnet))
     assert env.calls["CreateVpc"] == 1  # only ours, above
-    assert state.get("flowtest").user_supplied == {"subnet_id": subnet}
+    assert state.get("flowtest").user_supplied == {"subnet_id": subnet, "key_name": "mykey"}
     delete_cluster(DeleteRequest(name="flowtest", timeout_minutes=1))
     assert ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["SubnetId"] == subnet
     assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]
@@ -165,7 +165,7 @@ def test_a_failing_step_rolls_back_everything(env, monkeypatch, step):
         expected = "cluster create"
     elif step == "cluster wait":
         env.pcluster.fail_status = "CREATE_FAILED"
-        expected = "cluster create"
+        expected = "cluster wait"
     else:
         module, attr = FAULTS[step]
         monkeypatch.setattr(sys.modules[module] if module in sys.modules else __import__(module, fromlist=["x"]),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 from pctl.errors import NotFound
@@ -38,3 +41,18 @@ def failures_of(info: dict[str, Any]) -> str:
 def head_ips(info: dict[str, Any]) -> tuple[str | None, str | None]:
     head = info.get("headNode") or {}
     return head.get("publicIpAddress"), head.get("privateIpAddress")
+
+
+@contextlib.contextmanager
+def quiet_pcluster_logs() -> Iterator[None]:
+    """pcluster and botocore log to the console on a failed call (a stray "Unable to locate credentials"
+    line): while pctl reports the error itself, those loggers stay quiet."""
+    names = ("pcluster", "botocore", "boto3", "")
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in names]
+    for logger, _ in saved:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in saved:
+            logger.setLevel(level)

@@ -21,10 +21,18 @@ def refuse_existing(st: ClusterState | None, name: str, region: str, check_lock:
     if st.region != region:
         raise NameTaken(f"cluster {name!r} was started in {st.region}, not {region}",
                         f"`pctl delete {name}` first, or pick another --name")
-    holder = locked_by(name) if check_lock else None
+    if check_lock:
+        refuse_locked(name)
+
+
+def refuse_locked(name: str) -> None:
+    """Another pctl process works on this cluster right now: say so before starting anything."""
+    from pctl.errors import StateError
+
+    holder = locked_by(name)
     if holder:
-        raise NameTaken(f"cluster {name!r} is locked by {holder}",
-                        f"another pctl run is working on it; wait for it (`pctl status {name}`)")
+        raise StateError(f"cluster {name!r} is locked by {holder}",
+                         f"another pctl run is working on it; wait for it (`pctl status {name}`)")
 
 
 def next_step(st: ClusterState) -> str:

@@ -9,13 +9,15 @@ from pctl.cli.output import emit_json, json_option, print_table
 
 @click.command("status")
 @click.argument("name")
-@click.option("--refresh/--no-refresh", default=True, show_default=True,
-              help="Ask ParallelCluster for the live status (needs AWS).")
+@click.option("--live", "--refresh", "refresh", is_flag=True,
+              help="Also ask ParallelCluster for the live status (needs AWS credentials; slower).")
+@click.option("--no-refresh", "no_refresh", is_flag=True, hidden=True)  # the old spelling of the default
 @json_option("Print the details as one JSON document (pctl.status/v1).")
-def cli(name: str, refresh: bool, as_json: bool) -> None:
+def cli(name: str, refresh: bool, no_refresh: bool, as_json: bool) -> None:
     """Show a cluster's details and what to do next.
 
-    Reads the state file directly (fast, no Prefect); the `cluster-status` flow does the same for the UI.
+    Reads only the state file (fast: no AWS, no Prefect); --live also asks ParallelCluster. The
+    `cluster-status` flow does the live version for the UI.
     """
     from pctl import state
     from pctl.lifecycle.status import next_step
@@ -23,11 +25,12 @@ def cli(name: str, refresh: bool, as_json: bool) -> None:
 
     st = state.get(name)
     info, live_error = None, None
-    if refresh and st.status != state.Status.ROLLED_BACK:
+    if refresh and not no_refresh and st.status != state.Status.ROLLED_BACK:
         try:
-            from pctl.lifecycle.pcluster_view import describe, head_ips, status_of
+            from pctl.lifecycle.pcluster_view import describe, head_ips, quiet_pcluster_logs, status_of
 
-            info = describe(name, st.region)
+            with quiet_pcluster_logs():
+                info = describe(name, st.region)
             if info is not None:
                 def _apply(s: state.ClusterState) -> None:
                     s.cluster_status = status_of(info)
@@ -45,7 +48,8 @@ def cli(name: str, refresh: bool, as_json: bool) -> None:
         return
     rows = [
         ("status", st.status),
-        ("ParallelCluster", st.cluster_status or ("unreachable: " + live_error if live_error else "-")),
+        ("ParallelCluster", ("unreachable: " + live_error) if live_error else
+         (st.cluster_status or "-") + ("" if refresh else " (as last recorded; --live asks AWS)")),
         ("region", st.region),
         ("template", f"{st.template_source} (sha256 {st.template_hash[:12]})" if st.template_hash else "-"),
         ("created", f"{st.created_at} ({ago(st.created_at)})"),

@@ -33,6 +33,10 @@ def cli(name: str | None, host: str | None, port: int, user: str | None, key_pat
     """
     if name is None and not (host and template_path):
         raise click.UsageError("give NAME, or --host and --template")
+    if name is not None and not host:
+        from pctl import state
+
+        state.get(name)  # "no cluster named NAME": before Prefect starts, in milliseconds
     if local:
         _run_local(name, host, port, user, key_path, template_path, expected_fingerprint, accept_new_host_key,
                    timeout_minutes)
