@@ -56,12 +56,10 @@ def test_kms_encryption(aws):
     assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": "alias/pctl"}
 
 
-def test_shared_bucket_has_no_cluster_tag(aws):
-    ensure_bucket(aws, "pctl-shared", "us-east-1")
-    from botocore.exceptions import ClientError
-
-    with pytest.raises(ClientError):
-        aws.client("s3").get_bucket_tagging(Bucket="pctl-shared")
+def test_shared_bucket_has_no_cluster_tag_only_its_creators_owner_id(aws):
+    ensure_bucket(aws, "pctl-shared", "us-east-1", owner="0123456789abcdef")
+    tags = aws.client("s3").get_bucket_tagging(Bucket="pctl-shared")["TagSet"]
+    assert tags == [{"Key": "pctl:owner", "Value": "0123456789abcdef"}]
 
 
 def test_upload_and_delete_prefix(aws, tmp_path):

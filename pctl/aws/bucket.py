@@ -1,8 +1,14 @@
-"""pctl's S3 bucket: scripts and baked-image markers live here. Private, encrypted, TLS-only."""
+"""pctl's S3 bucket: scripts and baked-image markers live here. Private, encrypted, TLS-only.
+
+Every call on an existing bucket passes ``ExpectedBucketOwner`` (this account): if the name ever
+belongs to another account (deleted and re-created by someone else), S3 refuses instead of reading
+from or writing to a stranger's bucket.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,11 +28,22 @@ def default_bucket_name(session: boto3.Session, region: str) -> str:
         raise to_pctl_error(exc, "finding the AWS account id") from exc
 
 
+def expected_owner(session: boto3.Session) -> dict[str, str]:
+    """``{"ExpectedBucketOwner": account}`` for every bucket call (cached per session)."""
+    cache = session.__dict__.setdefault("_pctl_account", {})
+    if "id" not in cache:
+        try:
+            cache["id"] = account_id(session)
+        except Exception as exc:
+            raise to_pctl_error(exc, "finding the AWS account id") from exc
+    return {"ExpectedBucketOwner": cache["id"]}
+
+
 def bucket_exists(session: boto3.Session, name: str) -> bool:
     """True if the bucket exists and is ours; AwsError if it exists but belongs to someone else."""
     s3 = client(session, "s3")
     try:
-        s3.head_bucket(Bucket=name)
+        s3.head_bucket(Bucket=name, **expected_owner(session))
         return True
     except Exception as exc:
         code = error_code(exc)
@@ -63,8 +80,14 @@ def ensure_bucket(
     *,
     kms_key_id: str | None = None,
     tls_only: bool = True,
+    owner: str | None = None,
+    before_create: Callable[[], None] | None = None,
 ) -> bool:
     """Create the bucket if missing (True) and (re)apply its security settings either way.
+
+    ``before_create`` runs just before CreateBucket (the caller records "this bucket may be mine" in
+    its state first, so a kill right after CreateBucket cannot leak it). A bucket created here is tagged
+    ``pctl:owner=<owner>`` (default: this installation) at once, so a delete from tags can find it.
 
     Default encryption is SSE-S3 (AES256), or SSE-KMS with ``kms_key_id``; all public access is blocked;
     a bucket policy denies non-TLS requests. Pass ``tags`` with pctl:cluster only for a per-cluster bucket.
@@ -81,20 +104,32 @@ def ensure_bucket(
             kwargs: dict = {"Bucket": name}
             if region != "us-east-1":  # us-east-1 rejects an explicit LocationConstraint
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+            if before_create is not None:
+                before_create()
             try:
                 s3.create_bucket(**kwargs)
                 created = True
             except Exception as exc:
                 if error_code(exc) != "BucketAlreadyOwnedByYou":
                     raise
+        own = expected_owner(session)
+        if created:
+            from pctl.aws.ownership import OWNER_TAG
+
+            if owner is None:
+                from pctl.state import owner_id
+
+                owner = owner_id()
+            tags = {**(tags or {}), OWNER_TAG: owner}
         rule: dict = {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
         if kms_key_id:
             rule = {
                 "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": kms_key_id},
                 "BucketKeyEnabled": True,
             }
-        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [rule]})
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [rule]}, **own)
         s3.put_public_access_block(
+            **own,
             Bucket=name,
             PublicAccessBlockConfiguration={
                 "BlockPublicAcls": True,
@@ -104,9 +139,10 @@ def ensure_bucket(
             },
         )
         if tls_only:
-            s3.put_bucket_policy(Bucket=name, Policy=_tls_only_policy(name))
+            s3.put_bucket_policy(Bucket=name, Policy=_tls_only_policy(name), **own)
         if tags:
-            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+            s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]},
+                                  **own)
         return created
     except AwsError:
         raise
@@ -135,7 +171,7 @@ def upload_files(session: boto3.Session, bucket: str, prefix: str, files: dict[s
     for rel, local in files.items():
         key = _key(prefix, rel)
         try:
-            s3.upload_file(str(Path(local)), bucket, key)
+            s3.upload_file(str(Path(local)), bucket, key, ExtraArgs=expected_owner(session))
         except Exception as exc:
             raise to_pctl_error(exc, f"uploading {local} to {s3_url(bucket, key)}") from exc
         out[rel] = s3_url(bucket, key)
@@ -149,7 +185,7 @@ def upload_texts(session: boto3.Session, bucket: str, prefix: str, texts: dict[s
     for rel, text in texts.items():
         key = _key(prefix, rel)
         try:
-            s3.put_object(Bucket=bucket, Key=key, Body=text.encode())
+            s3.put_object(Bucket=bucket, Key=key, Body=text.encode(), **expected_owner(session))
         except Exception as exc:
             raise to_pctl_error(exc, f"uploading {s3_url(bucket, key)}") from exc
         out[rel] = s3_url(bucket, key)
@@ -163,14 +199,15 @@ def delete_prefix(session: boto3.Session, bucket: str, prefix: str) -> int:
     deleted = 0
     try:
         paginator = s3.get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        own = expected_owner(session)
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, **own):
             batch = [
                 {"Key": v["Key"], "VersionId": v["VersionId"]}
                 for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
             ]
             for i in range(0, len(batch), 1000):
                 chunk = batch[i : i + 1000]
-                resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
+                resp = s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True}, **own)
                 if resp.get("Errors"):
                     first = resp["Errors"][0]
                     raise AwsError(
@@ -187,11 +224,19 @@ def delete_prefix(session: boto3.Session, bucket: str, prefix: str) -> int:
     return deleted
 
 
+def is_empty(session: boto3.Session, bucket: str) -> bool:
+    """No object and no object version in the bucket."""
+    s3 = client(session, "s3")
+    own = expected_owner(session)
+    return not s3.list_object_versions(Bucket=bucket, MaxKeys=1, **own).get("Versions") and \
+        not s3.list_objects_v2(Bucket=bucket, MaxKeys=1, **own).get("KeyCount")
+
+
 def delete_bucket(session: boto3.Session, bucket: str) -> None:
     """Empty the bucket (every version) and delete it. A missing bucket is not an error."""
     delete_prefix(session, bucket, "")
     try:
-        client(session, "s3").delete_bucket(Bucket=bucket)
+        client(session, "s3").delete_bucket(Bucket=bucket, **expected_owner(session))
     except Exception as exc:
         if is_not_found(exc):
             return
