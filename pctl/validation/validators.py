@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from pctl import instance_types
 from pctl.model.constants import OS_ARCHITECTURES
-from pctl.model.template import CapacityType, InstallMode, Platform, Template
+from pctl.model.template import CapacityType, InstallMode, Template
 from pctl.validation import rules
 from pctl.validation.base import Validator
 from pctl.validation.issues import Issue, Level
@@ -196,12 +196,3 @@ class AmiInstallValidator(Validator):
                              "list packages, or use install: shared")
 
 
-class PcsPlatformValidator(Validator):
-    level = Level.WARNING
-
-    def check(self, t: Template) -> Iterator[Issue]:
-        if t.cluster.platform is Platform.pcs:
-            yield self.issue(("cluster", "platform"),
-                             "platform pcs (AWS Parallel Computing Service) is rendered as a PCS request plan; "
-                             "the create flow drives ParallelCluster only",
-                             "use platform: parallelcluster to create the cluster with pctl")
