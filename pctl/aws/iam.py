@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pctl.aws.errors import error_code, is_not_found, to_pctl_error
+from pctl.aws.ownership import OWNER_TAG, ForeignResource, describe_owner, tag_dict
 from pctl.aws.resource import Resource
 from pctl.aws.session import client
 from pctl.aws.waiting import wait_until
@@ -81,6 +82,7 @@ def ensure_builder_profile(
     on_created: Callable[[Resource], None] | None = None,
     timeout_s: float = 120,
     poll_s: float = 2,
+    owner: str | None = None,
 ) -> str:
     """Create (or find, on a re-run) the builder role and instance profile; returns the profile name.
 
@@ -91,8 +93,9 @@ def ensure_builder_profile(
     region = session.region_name
     name = builder_name(fingerprint)
     created = on_created or (lambda _r: None)
+    owner = _owner(owner)
     tags = [{"Key": CLUSTER_TAG, "Value": cluster}, {"Key": ROLE_TAG, "Value": "bake-builder"},
-            {"Key": "pctl:fingerprint", "Value": fingerprint}]
+            {"Key": "pctl:fingerprint", "Value": fingerprint}, {"Key": OWNER_TAG, "Value": owner}]
     try:
         try:
             iam.create_role(RoleName=name, Path=PATH, AssumeRolePolicyDocument=json.dumps(TRUST_POLICY),
@@ -101,6 +104,12 @@ def ensure_builder_profile(
         except Exception as exc:
             if not _already_exists(exc):
                 raise
+            theirs = tag_dict(iam.list_role_tags(RoleName=name)["Tags"]).get(OWNER_TAG)
+            if theirs is not None and theirs != owner:
+                raise ForeignResource(
+                    f"the image builder role {name} belongs to another {describe_owner(theirs)} (a bake of the same "
+                    f"software is running there); this installation is {owner}",
+                    "wait for that bake to finish, then re-run: the baked image is shared by fingerprint") from exc
         created(Resource("iam_role", name, region, {"role": "bake-builder"}))
         iam.put_role_policy(RoleName=name, PolicyName=S3_POLICY_NAME,
                             PolicyDocument=json.dumps(builder_policy(bucket, prefix, partition(session))))
@@ -144,8 +153,18 @@ def delete_builder_profile(session: boto3.Session, fingerprint: str, *, timeout_
                             poll_s=poll_s)
 
 
-def tagged_builder_roles(session: boto3.Session, cluster: str) -> list[Resource]:
-    """Builder profiles and roles tagged for `cluster` (found by name prefix, confirmed by tag)."""
+def _owner(owner: str | None) -> str:
+    if owner:
+        return owner
+    from pctl.state import owner_id
+
+    return owner_id()
+
+
+def tagged_builder_roles(session: boto3.Session, cluster: str, owner: str | None = None) -> list[Resource]:
+    """Builder profiles and roles tagged for `cluster` and `owner` (default: this installation), found by
+    name prefix and confirmed by tag: another installation's builder is never listed."""
+    owner = _owner(owner)
     iam = client(session, "iam")
     region = session.region_name
     out: list[Resource] = []
@@ -155,7 +174,7 @@ def tagged_builder_roles(session: boto3.Session, cluster: str) -> list[Resource]
             if not role["RoleName"].startswith(BUILDER_ROLE_PREFIX):
                 continue
             tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=role["RoleName"])["Tags"]}
-            if tags.get(CLUSTER_TAG) == cluster:
+            if tags.get(CLUSTER_TAG) == cluster and tags.get(OWNER_TAG) == owner:
                 out += [Resource("instance_profile", role["RoleName"], region),
                         Resource("iam_role", role["RoleName"], region)]
     except Exception as exc:

@@ -160,7 +160,8 @@ def owners(session: boto3.Session, resources: Iterable[Resource]) -> dict[Resour
             if r.kind == "iam_role":
                 out[r] = tag_dict(iam.list_role_tags(RoleName=r.id)["Tags"]).get(OWNER_TAG)
             elif r.kind == "instance_profile":
-                out[r] = tag_dict(iam.list_instance_profile_tags(InstanceProfileName=r.id)["Tags"]).get(OWNER_TAG)
+                profile = iam.get_instance_profile(InstanceProfileName=r.id)["InstanceProfile"]
+                out[r] = tag_dict(profile.get("Tags")).get(OWNER_TAG)
             elif r.kind == "bucket":
                 out[r] = bucket_tags(session, r.id).get(OWNER_TAG)
         except Exception as exc:
