@@ -19,9 +19,13 @@ from tasks._common import log
 
 
 def shared_volumes(t: Template) -> list[dict[str, Any]]:
-    """The template's shared volumes as PCS mounts them: every one is EFS (the user's, or pctl's)."""
-    return [{"name": s.name, "mount_point": s.mount_point, "file_system_id": s.file_system_id}
-            for s in t.shared_storage]
+    """The template's shared volumes and EFS data mounts as PCS mounts them: every one is EFS (the
+    user's own `file_system_id`, or one pctl creates); validation refuses FSx on PCS."""
+    volumes = [{"name": s.name, "mount_point": s.mount_point, "file_system_id": s.file_system_id}
+               for s in t.shared_storage]
+    volumes += [{"name": f"data-efs-{i}", "mount_point": e.mount_point, "file_system_id": e.file_system_id}
+                for i, e in enumerate(t.data.efs, 1)]
+    return volumes
 
 
 def bucket_access(t: Template, bucket: str, prefix: str) -> list[dict[str, Any]]:

@@ -135,3 +135,20 @@ def test_long_or_odd_queue_names_become_legal_pcs_names(name):
 
     legal = pcs_name(name, limits.GROUP_NAME_MAX)
     assert limits.name_problem(legal, limits.GROUP_NAME_MAX) is None
+
+
+def test_pcs_validation_names_what_pcs_cannot_do():
+    from pctl.validation import validate_text
+
+    data = copy.deepcopy(DATA)
+    data["cluster"]["name"] = "a" * 45
+    data["data"] = {"fsx_lustre": [{"mount_point": "/fsx"}]}
+    report, _ = validate_text(json.dumps(data))
+    by_code = {(i.code, i.level.value if hasattr(i.level, "value") else str(i.level)) for i in report.issues}
+    codes = {c for c, _ in by_code}
+    assert {"PcsClusterName", "PcsSharedStorage", "PcsHeadNode"} <= codes
+    assert any(i.code == "PcsSharedStorage" and i.path == ("data", "fsx_lustre", 0) for i in report.errors)
+    big = copy.deepcopy(DATA)
+    big["compute"]["queues"][0]["max_count"] = 5000
+    report, _ = validate_text(json.dumps(big))
+    assert any(i.code == "PcsClusterSize" for i in report.errors)

@@ -50,3 +50,30 @@ class PcsHeadNodeValidator(Validator):
             yield self.issue(("compute", "head_node"),
                              f"PCS has no head node (AWS runs the Slurm controller): {t.compute.head_node} becomes the "
                              "instance type of the login node group", "choose a login-sized instance type here")
+
+
+class PcsSharedStorageValidator(Validator):
+    """PCS has no head node to export an EBS volume over NFS: every shared volume is EFS there."""
+
+    level = Level.WARNING
+
+    def check(self, t: Template) -> Iterator[Issue]:
+        if t.cluster.platform is not Platform.pcs:
+            return
+        from pctl.model.storage import StorageType
+
+        for i, s in enumerate(t.shared_storage):
+            if s.type is StorageType.ebs:
+                yield self.issue(("shared_storage", i, "type"),
+                                 f"PCS has no head node to share an EBS volume: {s.mount_point} becomes an encrypted "
+                                 "EFS file system that pctl creates (size_gb does not apply)",
+                                 "write `type: efs` to say so, or give an existing EFS with file_system_id")
+            elif s.type is StorageType.fsx_lustre:
+                yield self.issue(("shared_storage", i, "type"),
+                                 "FSx for Lustre as shared storage is not supported on PCS by pctl yet",
+                                 "use type: efs for the software volume; mount Lustre data with data.fsx_lustre "
+                                 "on ParallelCluster", level=Level.ERROR)
+        for i, _ in enumerate(t.data.fsx_lustre):
+            yield self.issue(("data", "fsx_lustre", i), "FSx for Lustre mounts are not supported on PCS by pctl yet",
+                             "mount the data through data.efs or data.s3_mounts, or use platform: parallelcluster",
+                             level=Level.ERROR)
