@@ -135,16 +135,22 @@ def paths_overlap(a: str, b: str) -> bool:
 
 @cache
 def known_regions() -> frozenset[str]:
-    """Regions from botocore's own endpoint data, read as JSON (no botocore import: keep validate fast)."""
+    """Regions from botocore's own data, read as JSON (no botocore import: keep validate fast).
+
+    botocore's partitions.json (a few KB, what botocore itself resolves regions from) is read when it
+    exists, else the 1.2 MB endpoints.json (~25 ms to parse). Pseudo-regions (`aws-global`) are left out.
+    """
     spec = find_spec("botocore")
     if spec is None or not spec.submodule_search_locations:
         return frozenset()
     data_dir = Path(next(iter(spec.submodule_search_locations))) / "data"
     regions: set[str] = set()
-    endpoints = data_dir / "endpoints.json"
-    if endpoints.exists():
-        for partition in json.loads(endpoints.read_text())["partitions"]:
-            regions.update(partition.get("regions", {}))
+    for name in ("partitions.json", "endpoints.json"):
+        path = data_dir / name
+        if path.exists():
+            for partition in json.loads(path.read_text())["partitions"]:
+                regions.update(r for r in partition.get("regions", {}) if not r.endswith("-global"))
+            break
     return frozenset(regions)
 
 
