@@ -47,8 +47,16 @@ UBUNTU2204 = Image(
     ),
 )
 
-# Runs the local node (init, process tools), not something the scripts may rely on.
-NODE_PACKAGES = ("tini", "procps", "iproute2", "util-linux")
+# Runs the local node itself (init, process tools), not something the scripts may rely on.
+# lmod: `spack install --fake` leaves Spack's own Lmod an empty prefix, so Debian's Lmod stands in for
+# it at /usr/share/lmod (one of the places the node scripts look). Debian's lmod package conflicts with
+# environment-modules (the image's), so its files are unpacked (EXTRACT) beside its Lua dependencies,
+# and its /etc/profile.d hook is removed (UNHOOK): only the scripts' own profile snippet may make
+# `module` Lmod, as on a real image.
+NODE_PACKAGES = ("tini", "procps", "iproute2", "util-linux",
+                 "lua5.3", "lua-posix", "lua-filesystem", "lua-json", "lua-term")
+EXTRACT = ("lmod",)
+UNHOOK = ("/etc/profile.d/lmod.sh",)
 
 # Every template OS maps to the image the nodes can stand in for.
 RENDER_AS = {

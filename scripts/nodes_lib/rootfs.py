@@ -71,7 +71,7 @@ def wheels(cache: Path) -> Path | None:
 def key(image: img.Image, wheel_dir: Path | None) -> str:
     wheel_names = sorted(p.name for p in wheel_dir.glob("*.whl")) if wheel_dir else []
     files = [f"{path}\n{body}" for path, body in image.files]
-    text = "\n".join([BUILD_VERSION, img.SUITE, *img.all_packages(image), *wheel_names, *files])
+    text = "\n".join([BUILD_VERSION, img.SUITE, *img.all_packages(image), *wheel_names, *files, *img.UNHOOK, *img.EXTRACT])
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -83,6 +83,9 @@ export DEBIAN_FRONTEND=noninteractive LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bi
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+for p in $PCTL_EXTRACT; do  # unpacked, not installed (see image.EXTRACT)
+    (cd /tmp && apt-get download -qq "$p" 2>/dev/null && dpkg-deb -x /tmp/"$p"_*.deb / && rm -f /tmp/"$p"_*.deb)
+done
 apt-get clean
 rm -rf /var/lib/apt/lists/*
 # Slurm laid out like ParallelCluster's: /opt/slurm/{bin,sbin,etc,lib}, on PATH through profile.d.
@@ -108,8 +111,9 @@ def _chroot(tree: Path, script: str, args: list[str], binds: dict[Path, str] | N
     mounts = [f"mount -t proc proc {tree}/proc", f"mount --rbind /dev {tree}/dev", f"mount --make-rslave {tree}/dev"]
     for src, dest in (binds or {}).items():
         mounts += [f"mkdir -p {tree}{dest}", f"mount --bind {src} {tree}{dest}"]
+    extract = " ".join(img.EXTRACT)
     outer = ("set -eu; mount --make-rprivate /; " + "; ".join(mounts)
-             + f'; exec chroot {tree} /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root /bin/sh -c "$0" "$@"')
+             + f'; exec chroot {tree} /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root PCTL_EXTRACT="{extract}" /bin/sh -c "$0" "$@"')
     run(["unshare", "--mount", "--pid", "--fork", "--", "/bin/sh", "-c", outer, script, *args], quiet=True)
 
 
@@ -131,7 +135,9 @@ def rootfs(image: img.Image) -> Path:
         (tmp / dest.lstrip("/")).rmdir()
     for dest, body in image.files:
         (tmp / dest.lstrip("/")).write_text(body)
-    missing = [p for p in ("opt/slurm/bin/sbatch", "usr/bin/tini", "etc/munge") if not os.path.lexists(tmp / p)]
+    for hook in img.UNHOOK:
+        (tmp / hook.lstrip("/")).unlink(missing_ok=True)
+    missing = [p for p in ("opt/slurm/bin/sbatch", "usr/bin/tini", "etc/munge", "usr/share/lmod/lmod/init/bash") if not os.path.lexists(tmp / p)]
     if missing:
         raise NodesError(f"the root filesystem build in {tmp} lacks {', '.join(missing)}")
     (tmp / ".pctl-nodes-image").write_text("\n".join(img.all_packages(image)) + "\n")
