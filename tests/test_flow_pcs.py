@@ -119,3 +119,26 @@ def test_resume_after_a_failure_with_rollback_off_creates_only_what_is_missing(w
     assert len(world.groups) == 4 and len(world.queues) == 2
     delete_cluster(DeleteRequest(name="pcsflow", yes=True, timeout_minutes=1))
     assert world.left() == 0 and left_in_aws() == {}
+
+
+def test_status_live_shows_pcs_states(world, monkeypatch):
+    from click.testing import CliRunner
+
+    import pctl.aws.session
+    from flows.create import create_cluster
+    from pctl.cli import cli
+
+    create_cluster(request())
+    real_client = pctl.aws.session.client
+    monkeypatch.setattr(pctl.aws.session, "client",
+                        lambda session, service, region=None: world.client if service == "pcs"
+                        else real_client(session, service, region))
+    out = CliRunner().invoke(cli, ["status", "pcsflow", "--live"])
+    assert out.exit_code == 0, out.output
+    assert "PCS cluster" in out.output and "ACTIVE" in out.output and "queue spot" in out.output
+    out = CliRunner().invoke(cli, ["status", "pcsflow", "--live", "--json"])
+    import json
+
+    doc = json.loads(out.output)
+    assert doc["pcs"]["cluster"]["status"] == "ACTIVE"
+    assert {g["name"] for g in doc["pcs"]["node_groups"]} == {"cpu-1", "cpu-2", "spot", "login"}

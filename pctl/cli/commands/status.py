@@ -24,8 +24,15 @@ def cli(name: str, refresh: bool, no_refresh: bool, as_json: bool) -> None:
     from pctl.lifecycle.timefmt import ago
 
     st = state.get(name)
-    info, live_error = None, None
-    if refresh and not no_refresh and st.status != state.Status.ROLLED_BACK:
+    info, live_error, pcs_live = None, None, None
+    if refresh and not no_refresh and st.platform == "pcs":
+        try:
+            from pctl.pcs.status import live_status
+
+            pcs_live = live_status(name, st.region)
+        except Exception as exc:  # offline or no credentials: the recorded state is still worth showing
+            live_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    elif refresh and not no_refresh and st.status != state.Status.ROLLED_BACK:
         try:
             from pctl.lifecycle.pcluster_view import describe, head_ips, quiet_pcluster_logs, status_of
 
@@ -43,7 +50,7 @@ def cli(name: str, refresh: bool, no_refresh: bool, as_json: bool) -> None:
 
     warnings = version_warnings(st)
     if as_json:
-        emit_json("status", name=name, state=st.model_dump(mode="json"), pcluster=info, live_error=live_error,
+        emit_json("status", name=name, state=st.model_dump(mode="json"), pcluster=info, pcs=pcs_live, live_error=live_error,
                   next_step=next_step(st), warnings=warnings)
         return
     rows = [
@@ -57,6 +64,15 @@ def cli(name: str, refresh: bool, no_refresh: bool, as_json: bool) -> None:
         ("AMI", st.ami_id or "official ParallelCluster image"),
         ("pcluster version", st.pcluster_version or "-"),
     ]
+    if st.platform == "pcs":
+        from pctl.pcs.status import rows as pcs_rows
+
+        rows[1] = ("platform", "AWS PCS" + ("" if refresh else " (--live shows PCS's own states)"))
+        rows = [r for r in rows if r[0] != "head node"]  # PCS has none: the login node group takes its place
+        if refresh and not live_error:
+            rows += pcs_rows(pcs_live)
+        elif live_error:
+            rows.append(("PCS", "unreachable: " + live_error))
     if st.head_node_public_ip or st.head_node_private_ip:
         rows.append(("SSH host keys", ", ".join(st.host_key_fingerprints)
                      or "not recorded (verify needs --fingerprint or --accept-new-host-key)"))
