@@ -181,31 +181,72 @@ def wait_for_install(
         sleep(poll_s)
 
 
-def check_modules(ssh: SshClient, template: Template, report: VerifyReport, *, timeout: float = 60) -> None:
+MODULE_CHECK = """{% import "scripts/_stack.sh.j2" as stack with context %}
+{{ stack.module_check(packages, source_lmod=False) }}
+"""
+
+
+def module_check_script(template: Template) -> str:
+    """The shell script that loads each package's module (after its MPI where the hierarchy puts it
+    there) and runs its probe; the same bash the installer runs before it writes install.done."""
+    from pctl.render.context import MPI_PROVIDERS, node_context
+    from pctl.render.environment import environment
+
+    ctx = node_context(template)
+    packages = []
+    for pkg in package_modules(template):
+        probe = PROBES.get(pkg.name)
+        packages.append({"label": pkg.module, "module": pkg.module, "probe": probe.command if probe else None})
+    spack = {"mpi_modules": ctx["spack"]["mpi_modules"], "mpi_providers": list(MPI_PROVIDERS),
+             "lmod_link": ctx["spack"]["lmod_link"]}
+    return environment().from_string(MODULE_CHECK).render(packages=packages, spack=spack)
+
+
+def _module_results(output: str) -> dict[str, list[str]]:
+    """label -> [status, ...] from the PCTL-MODULE lines of the check script."""
+    results = {}
+    for line in output.splitlines():
+        if line.startswith("PCTL-MODULE\t"):
+            fields = line.split("\t")
+            if len(fields) >= 3:
+                results[fields[1]] = fields[2:]
+    return results
+
+
+def check_modules(ssh: SshClient, template: Template, report: VerifyReport, *, timeout: float = 120) -> None:
+    """`module avail` lists modules, and every package's module loads and its probe runs.
+
+    One round trip: the check script runs in a login shell (as users' jobs see `module`). A module
+    the Lmod hierarchy puts under an MPI is loaded after that MPI: the template's MPI first, then any
+    MPI module the tree holds; the detail says which.
+    """
     avail = _run(ssh, "module -t avail", timeout=timeout)
     listed = [ln.strip() for ln in avail.output.splitlines() if ln.strip() and not ln.strip().endswith((":", "/"))]
     report.add("module avail", avail.ok and bool(listed),
                f"{len(listed)} modules" if avail.ok else _first_line(avail.output) or "module command failed")
+    result = _run(ssh, module_check_script(template), timeout=timeout)
+    results = _module_results(result.stdout)
     for pkg in package_modules(template):
-        probe = PROBES.get(pkg.name)
-        cmd = f"module load {shlex.quote(pkg.module)}"
-        if probe:
-            cmd += f" && {probe.command}"
-        result = _run(ssh, cmd, timeout=timeout)
         name = f"module {pkg.module}"
-        if not result.ok:
-            loaded = _run(ssh, f"module load {shlex.quote(pkg.module)}", timeout=timeout) if probe else result
-            if not loaded.ok:
-                report.add(name, False, f"module load failed: {_first_line(loaded.output)}")
-            else:
-                report.add(name, False, f"`{probe.command}` failed: {_first_line(result.output)}")
+        fields = results.get(pkg.module)
+        if fields is None:
+            report.add(name, False, f"not checked: {_first_line(result.output) or 'the module check did not run'}")
             continue
+        if fields[0] != "ok":
+            report.add(name, False, f"module load failed: {fields[1] if len(fields) > 1 else ''}".rstrip())
+            continue
+        via, rc, out = (fields[1:4] + ["", "0", ""])[:3]
+        after = f" after {via}" if via else ""
+        probe = PROBES.get(pkg.name)
         if probe is None:
-            report.add(name, True, "loads (no probe known for this package)")
-        elif probe.shows_version and pkg.version and pkg.version not in result.output:
-            report.add(name, False, f"`{probe.command}` does not report {pkg.version}: {_first_line(result.output)}")
+            report.add(name, True, f"loads{after} (no probe known for this package)")
+        elif rc != "0":
+            report.add(name, False, f"loads{after}; `{probe.command}` failed: {_first_line(out)}")
+        elif probe.shows_version and pkg.version and pkg.version not in out:
+            report.add(name, False, f"loads{after}; `{probe.command}` does not report {pkg.version}: "
+                                    f"{_first_line(out)}")
         else:
-            report.add(name, True, f"loads; {_first_line(result.output)}")
+            report.add(name, True, f"loads{after}; {_first_line(out)}")
 
 
 def _passwd_entries(text: str) -> dict[str, tuple[int, int]]:

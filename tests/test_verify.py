@@ -1,4 +1,6 @@
-"""pctl verify against the real loopback head node (scripts/headnode): sshd, Lmod, munge, Slurm."""
+"""pctl verify against the real loopback head node (scripts/headnode): sshd, Lmod, munge, Slurm, and the
+template's packages installed by pctl's rendered Spack installer (real modules and hierarchy; programs are
+stand-ins because `spack install --fake` builds nothing)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ def _template(path: str, change=None):
 
 def _expected_names(t) -> list[str]:
     names = ["software install", "module avail"]
-    names += [f"module {m}" for m in ("python/3.11", "gcc/12.3.0", "openmpi/4.1.6", "zlib")]
+    names += [f"module {m}" for m in ("python/3.11", "openmpi/4.1.6", "hdf5/1.14", "zlib")]
     names += [f"user {u.name} (head node)" for u in t.users]
     names += ["mount /pctl-hn/shared", "mount /pctl-hn/datasets", "mount /pctl-hn/projects"]
     for q in ("batch", "debug"):
@@ -45,6 +47,10 @@ def test_passing_verify_checks_everything_the_template_promises(headnode, tmp_pa
     assert [c.name for c in report.checks] == _expected_names(t)
     details = {c.name: c.detail for c in report.checks}
     assert "3.11" in details["module python/3.11"]  # the probe ran the module's own program
+    assert "stand-in" in details["module python/3.11"]  # ... the one in the module's prefix, not the OS's
+    # hdf5 +mpi sits under openmpi in the Lmod hierarchy: verify loads it after its MPI.
+    assert details["module hdf5/1.14"].startswith("loads after openmpi/4.1.6")
+    assert details["module openmpi/4.1.6"].startswith("loads;")
     assert "COMPLETED" in details["job on queue debug"]
     assert "uid=2002 gid=2002 inside job" in details["user bob (queue batch)"]
     assert report.missing() == []
@@ -163,3 +169,17 @@ def test_flow_publishes_the_table_as_an_artifact(headnode, prefect_server, tmp_p
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["verify-headnode"])))
     assert artifacts and "| module openmpi/4.1.6 | ok |" in artifacts[0].data
+
+
+def test_verify_fails_naming_the_package_whose_module_was_removed(headnode, tmp_path):
+    # The real hierarchy: hdf5's modulefile lives under openmpi's directory. Move it away (and back).
+    [modulefile] = headnode.spack_root.glob("share/spack/lmod/openmpi/*/*/hdf5/*.lua")
+    aside = modulefile.with_suffix(".lua.aside")
+    modulefile.rename(aside)
+    try:
+        with headnode.client(tmp_path / "kh") as ssh:
+            report = verify_cluster_node(ssh, headnode.template(), wait_timeout_s=10, poll_s=0.2)
+    finally:
+        aside.rename(modulefile)
+    assert [c.name for c in report.missing()] == ["module hdf5/1.14"]
+    assert report.missing()[0].detail.startswith("module load failed")
