@@ -251,7 +251,12 @@ def test_reusing_an_image_of_another_pcluster_version_warns(env, monkeypatch):
     from click.testing import CliRunner
 
     from flows.create import create_cluster
-    from pctl.aws.ami import FINGERPRINT_TAG, PCLUSTER_VERSION_TAG, current_fingerprint
+    from pctl.aws.ami import (
+        FINGERPRINT_TAG,
+        PCLUSTER_BUILD_STATUS_TAG,
+        PCLUSTER_VERSION_TAG,
+        current_fingerprint,
+    )
     from pctl.cli import cli as pctl_cli
     from pctl.model.loader import load_template
 
@@ -264,7 +269,8 @@ def test_reusing_an_image_of_another_pcluster_version_warns(env, monkeypatch):
     inst = ec2.run_instances(ImageId=base["Images"][0]["ImageId"], MinCount=1, MaxCount=1)["Instances"][0]
     image = ec2.create_image(InstanceId=inst["InstanceId"], Name="elsewhere", TagSpecifications=[{
         "ResourceType": "image", "Tags": [{"Key": FINGERPRINT_TAG, "Value": fp},
-                                          {"Key": PCLUSTER_VERSION_TAG, "Value": "3.15.0"}]}])["ImageId"]
+                                          {"Key": PCLUSTER_VERSION_TAG, "Value": "3.15.0"},
+                                          {"Key": PCLUSTER_BUILD_STATUS_TAG, "Value": "available"}]}])["ImageId"]
     ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
 
     result = create_cluster(_request())

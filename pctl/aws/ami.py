@@ -189,7 +189,10 @@ def find_baked_image(session: boto3.Session, fingerprint: str) -> dict | None:
     try:
         images = client(session, "ec2").describe_images(
             Owners=["self"],
+            # The build-status tag comes last (after the image is available and its snapshots tagged): an
+            # image without it is still being finished, or predates the tag and pcluster would refuse it.
             Filters=[{"Name": f"tag:{FINGERPRINT_TAG}", "Values": [fingerprint]},
+                     {"Name": f"tag:{PCLUSTER_BUILD_STATUS_TAG}", "Values": [BUILD_STATUS_AVAILABLE]},
                      {"Name": "state", "Values": ["available"]}],
         )["Images"]
     except Exception as exc:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pctl.aws.ami import FINGERPRINT_TAG, tag_dict
+from pctl.aws.ami import FINGERPRINT_TAG, PCLUSTER_BUILD_STATUS_TAG, tag_dict
 from pctl.aws.errors import to_pctl_error
 from pctl.aws.session import client
 from pctl.aws.waiting import DEFAULT_POLL_S, wait_until
@@ -157,19 +157,36 @@ def enabled_regions(session: boto3.Session) -> list[str]:
     return sorted(r["RegionName"] for r in regions)
 
 
+AMI_REGIONS_ENV = "PCTL_AMI_REGIONS"
+
+
+def candidate_regions(session: boto3.Session) -> list[str]:
+    """Where to look for an image to copy: $PCTL_AMI_REGIONS (comma-separated, or `all` for every region
+    enabled for the account), plus every region this pctl has a cluster state in."""
+    import os
+
+    from pctl import state
+
+    wanted = [r.strip() for r in os.environ.get(AMI_REGIONS_ENV, "").split(",") if r.strip()]
+    if "all" in wanted:
+        return enabled_regions(session)
+    known = {e.state.region for e in state.list_all() if e.state is not None and e.state.region}
+    return sorted({*(r for r in wanted if REGION_RE.fullmatch(r)), *known})
+
+
 def find_in_other_regions(session: boto3.Session, fp: str, regions: list[str] | None = None) -> tuple[str, dict] | None:
     """(region, image) of an available image of ours with fingerprint `fp` in another region, or None.
 
-    Regions in `regions` (default: every region enabled for the account) are tried in order; one
-    DescribeImages per region.
+    Regions in `regions` (default: `candidate_regions`) are tried in order; one DescribeImages per region.
     """
     here = session.region_name
-    for region in regions if regions is not None else enabled_regions(session):
+    for region in regions if regions is not None else candidate_regions(session):
         if region == here:
             continue
         try:
             images = client(session, "ec2", region).describe_images(
                 Owners=["self"], Filters=[{"Name": f"tag:{FINGERPRINT_TAG}", "Values": [fp]},
+                                          {"Name": f"tag:{PCLUSTER_BUILD_STATUS_TAG}", "Values": ["available"]},
                                           {"Name": "state", "Values": ["available"]}])["Images"]
         except Exception as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
