@@ -115,3 +115,32 @@ def test_user_data_refuses_a_script_holding_the_boundary():
 
     with pytest.raises(PctlError):
         nodes.user_data(f"echo {nodes.MIME_BOUNDARY}")
+
+
+def test_pcs_image_step_verifies_and_installs_agent_and_slurm(tmp_path):
+    import shutil
+    import subprocess
+
+    from pctl.pcs.image import fingerprint_payload, pcs_software_script
+
+    script = pcs_software_script("us-east-1", "25.11")
+    assert "gpg --batch --verify" in script and "aws-pcs-slurm-$SLURM_VERSION-installer" in script
+    assert "SLURM_VERSION=25.11" in script
+    assert fingerprint_payload("25.11") == {"pcs_agent": "v1", "pcs_slurm": "25.11"}
+    path = tmp_path / "pcs.sh"
+    path.write_text(script)
+    checker = shutil.which("shellcheck")
+    if checker is None:
+        pytest.skip("shellcheck is not installed (scripts/setup --system installs it)")
+    result = subprocess.run([checker, "-S", "warning", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_a_missing_sample_ami_is_named(aws):
+    """(Found by name: tests/test_flow_pcs.py, whose moto carries AWS's sample images.)"""
+    from pctl.errors import PctlError
+    from pctl.pcs.image import find_sample_ami
+
+    ec2, _iam, _vpc = aws
+    with pytest.raises(PctlError, match="aws-pcs-sample_ami-\\*-x86_64-slurm-25.11"):
+        find_sample_ami(ec2, "x86_64", "25.11")

@@ -30,3 +30,21 @@ def find_sample_ami(ec2: Any, architecture: str, slurm_version: str) -> dict[str
                         "pick a Slurm version AWS publishes sample AMIs for, or bake one (software.install: ami)")
     newest = max(images, key=lambda i: i.get("CreationDate", ""))
     return {"image_id": newest["ImageId"], "name": newest["Name"]}
+
+
+# The PCS agent's major version in the installer names (aws-pcs-agent-v<major>-latest.tar.gz).
+AGENT_MAJOR = "1"
+
+
+def pcs_software_script(region: str, slurm_version: str) -> str:
+    """The bake step that makes an image PCS accepts: the PCS agent and Slurm `slurm_version`, each
+    downloaded from AWS's PCS repository in `region` and checked against AWS's PCS public key."""
+    from pctl.pcs.nodes import _env
+
+    return _env().get_template("pcs-software.sh.j2").render(region=region, slurm_version=slurm_version,
+                                                            agent_major=AGENT_MAJOR)
+
+
+def fingerprint_payload(slurm_version: str) -> dict[str, str]:
+    """What a PCS image adds to pctl's AMI fingerprint: a new agent line or Slurm version re-bakes."""
+    return {"pcs_agent": f"v{AGENT_MAJOR}", "pcs_slurm": slurm_version}
