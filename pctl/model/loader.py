@@ -336,6 +336,8 @@ def _hint_for(err: dict, path: Path, data: Any) -> str | None:
             return "one of: " + ", ".join(map(str, choices))
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return "write a whole number without quotes"
+    if kind in ("bool_type", "bool_parsing"):
+        return "write true or false, without quotes"
     if kind in ("string_type",):
         return "write this value as text (quote it if YAML reads it as a number or boolean)"
     if kind in ("list_type",):

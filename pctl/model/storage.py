@@ -17,6 +17,7 @@ from pctl.model.base import Strict, StrictBool, StrictInt, alias
 from pctl.model.constants import DEFAULT_SHARED_MOUNT, DEFAULT_SHARED_SIZE_GB
 
 DeletionPolicy = Literal["Delete", "Retain"]
+FSX_MIN_GB = 1200
 
 
 class StorageType(StrEnum):
@@ -126,7 +127,8 @@ class SharedStorage(Strict):
     name: str = "shared"
     mount_point: str = alias("mount_point", "mount_dir", default=DEFAULT_SHARED_MOUNT, description="/home works for all three types.")
     type: StorageTypeField = alias("type", "storage_type", default=StorageType.ebs)
-    size_gb: StrictInt = Field(DEFAULT_SHARED_SIZE_GB, ge=1, le=2_000_000, description="EBS size or FSx capacity (GiB); EFS grows by itself.")
+    size_gb: StrictInt = Field(DEFAULT_SHARED_SIZE_GB, ge=1, le=2_000_000,
+                               description="EBS size (default 100) or FSx capacity (default 1200), GiB; EFS grows by itself.")
     file_system_id: str | None = alias("file_system_id", "volume_id", default=None, description="Use an existing EFS/FSx file system (or EBS volume id vol-...).")
     ebs_settings: EbsSettings | None = None
     efs_settings: EfsSettings | None = None
@@ -137,6 +139,8 @@ class SharedStorage(Strict):
         # `ebs_settings.size` / `fsx_lustre_settings.storage_capacity_gb` set the volume's size when `size_gb`
         # is not written; when both are written and differ, a validator says so.
         if "size_gb" not in self.model_fields_set:
+            if self.type is StorageType.fsx_lustre:
+                self.size_gb = FSX_MIN_GB  # the smallest FSx for Lustre, unless its settings say more
             if self.ebs_settings is not None and self.ebs_settings.size is not None:
                 self.size_gb = self.ebs_settings.size
             elif self.fsx_lustre_settings is not None and self.fsx_lustre_settings.storage_capacity_gb is not None:
