@@ -8,7 +8,7 @@ from functools import cache
 import jinja2
 
 from pctl.lifecycle.settings import CreateSettings
-from pctl.model.template import InstallMode, Template
+from pctl.model.template import InstallMode, Platform, Template
 
 
 @dataclass
@@ -89,6 +89,9 @@ def build(template: Template, settings: CreateSettings, source: str, pcluster_ve
         plan.steps.append(Step("network", "network", "create " + ", ".join(parts)))
     plan.steps.append(Step("bootstrap", "bootstrap scripts",
                            "upload the rendered node scripts to an encrypted S3 bucket (pctl's own, per account)"))
+    if t.cluster.platform is Platform.pcs:
+        _pcs_steps(plan, t, settings)
+        return plan
     if t.software.install is InstallMode.ami:
         plan.steps.append(Step("ami", "custom AMI",
                                f"bake an image with {len(t.software.spack_packages)} Spack packages "
@@ -102,3 +105,25 @@ def build(template: Template, settings: CreateSettings, source: str, pcluster_ve
                            f"head node {t.compute.head_node}, queues {queues}"))
     plan.steps.append(Step("verify", "verify", "check software, users and a test job on the head node", False))
     return plan
+
+
+def _pcs_steps(plan: Plan, t: Template, settings: CreateSettings) -> None:
+    """The PCS half of a plan: node resources, image, the PCS cluster with its node groups and queues."""
+    from pctl.pcs import limits
+    from pctl.pcs.plan import node_groups
+
+    groups = node_groups(t)
+    nodes = sum(g.max_count for g in groups)
+    volumes = ", ".join(s.mount_point for s in t.shared_storage)
+    plan.steps.append(Step("pcs-resources", "PCS node resources",
+                           f"security group, encrypted EFS for {volumes}, an /aws-pcs/ instance profile scoped to "
+                           f"the template's buckets, {len(groups)} launch templates (IMDSv2, encrypted root)"))
+    plan.steps.append(Step("ami", "image", f"AWS's PCS sample AMI for Slurm {limits.DEFAULT_SLURM_VERSION} "
+                           f"(found by name); Spack installs {len(t.software.spack_packages)} packages on "
+                           f"{t.software_mount} from the login node after boot", False))
+    described = "; ".join(f"{g.name} ({'/'.join(g.instance_types)}, {g.min_count}-{g.max_count}"
+                          + (f", {g.purchase_option}" if g.purchase_option != "ONDEMAND" else "") + ")" for g in groups)
+    plan.steps.append(Step("cluster", "PCS cluster",
+                           f"create {settings.name} on AWS PCS: Slurm {limits.DEFAULT_SLURM_VERSION}, size "
+                           f"{limits.cluster_size(nodes) or 'too large'}, node groups {described}; "
+                           f"{len(t.compute.queues)} queues"))
