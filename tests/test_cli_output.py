@@ -338,9 +338,40 @@ def test_ctrl_c_prints_one_message(capsys, monkeypatch):
 
 # ---- validate stays light -------------------------------------------------------------------------------------
 
-def test_validate_imports_no_rich(tmp_path):
-    code = ("import sys\nfrom pctl.cli import main\n"
-            "try:\n    main(['validate', 'minimal'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'prefect', 'boto3', 'jinja2')))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+VALIDATE_AND_LIST_MODULES = (
+    "import sys\nfrom pctl.cli import main\n"
+    "try:\n    main(['validate', 'minimal'])\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+    "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'prefect', 'boto3', 'jinja2')"
+    " or m == 'importlib.metadata'))"
+)
+
+
+def test_validate_imports_no_rich_and_no_plugin_discovery():
+    """validate loads neither rich nor importlib.metadata (pydantic's plugin discovery: see light_pydantic)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    proc = subprocess.run([sys.executable, "-c", VALIDATE_AND_LIST_MODULES], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, env=env)
     assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout + proc.stderr
+
+
+def test_plugins_stay_on_when_the_user_says_so():
+    """PYDANTIC_DISABLE_PLUGINS set to anything else (even empty) is respected: pydantic's real loader runs."""
+    env = {**os.environ, "PYDANTIC_DISABLE_PLUGINS": ""}
+    proc = subprocess.run([sys.executable, "-c", VALIDATE_AND_LIST_MODULES], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, env=env)
+    assert proc.stdout.strip().splitlines()[-1] == "['importlib.metadata']", proc.stdout + proc.stderr
+
+
+def test_the_stand_in_loader_hands_over_to_the_real_one(monkeypatch):
+    from pctl.cli.commands import _NoPluginLoader
+
+    stand_in = _NoPluginLoader("pydantic.plugin._loader")
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    assert stand_in.get_plugins() == ()
+    with pytest.raises(AttributeError):
+        stand_in.__path__  # noqa: B018 - the import system's probe must not load anything
+    monkeypatch.setitem(sys.modules, "pydantic.plugin._loader", stand_in)
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "")
+    assert list(stand_in.get_plugins()) == []  # the real loader ran (no plugin is installed here)
+    assert sys.modules["pydantic.plugin._loader"] is not stand_in
+    assert stand_in.PYDANTIC_ENTRY_POINT_GROUP == "pydantic"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pctl.cli.commands import light_pydantic
 from pctl.cli.commands.completion import template_argument
 from pctl.cli.output import emit_json, json_option
 
@@ -18,6 +19,7 @@ from pctl.cli.output import emit_json, json_option
 @click.option("--live", is_flag=True, help="Ask the AWS Price List API for instance prices (needs credentials).")
 def cli(template: str, hours_per_month: float, utilisation: float | None, as_json: bool, live: bool) -> None:
     """Estimate what TEMPLATE (a file or library name) costs per month."""
+    light_pydantic()
     from pctl.cost import estimate
     from pctl.errors import PctlError
     from pctl.library import resolve

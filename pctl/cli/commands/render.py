@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from pctl.cli.commands import light_pydantic
 from pctl.cli.commands.completion import template_argument
 from pctl.cli.output import emit_json, json_option, plural
 
@@ -30,6 +31,7 @@ def cli(template: str, outdir: str, subnet_id: str | None, compute_subnet_id: st
     """
     from pathlib import Path
 
+    light_pydantic()
     from pctl.library import resolve
     from pctl.render import RenderOptions, render
     from pctl.validation import validate_file

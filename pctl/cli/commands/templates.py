@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from pctl.cli.commands import light_pydantic
 from pctl.cli.output import emit_json, json_option, print_table
 
 SCHEMA_FILE = "template.schema.json"
@@ -19,6 +20,7 @@ def cli() -> None:
 
 
 def _entries() -> list[dict]:
+    light_pydantic()
     from pctl import library
     from pctl.validation import validate_file
 

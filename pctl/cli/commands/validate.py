@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from pctl.cli.commands import light_pydantic
 from pctl.cli.commands.completion import template_argument
 from pctl.cli.output import emit_json, json_option
 
@@ -19,6 +20,7 @@ def cli(template: str, as_json: bool, strict: bool) -> None:
 
     Exit 0 when valid, 1 when not.
     """
+    light_pydantic()
     from pctl.library import resolve
     from pctl.validation import validate_file
 
