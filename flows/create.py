@@ -177,6 +177,10 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
         if pf.failed:
             raise pf.error(name)
         key_name = settings.key_name or keypair.default_name(name)
+        # The lock that lives in AWS (issue 14): another installation holding this name stops us here.
+        from pctl.aws.ownership import claim_for_create
+
+        claim_for_create(name, region)
         step = "start"
         undo = UndoStack()
         warnings: list[str] = []
@@ -231,7 +235,7 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
             rendered = render_cluster(template, name, subnet_id=head_subnet, compute_subnet_id=compute_subnet,
                                       key_name=key_name, ssh_allowed_cidr=settings.ssh_allowed_cidr,
                                       scripts_s3_prefix=bucket["url"], custom_ami=custom_ami,
-                                      extra_tags={state_tag(): name})
+                                      extra_tags={state_tag(): name, **owner_tag()})
             if rendered.placeholders:  # preflight saw none; never hand pcluster a stand-in value
                 raise CreateFailed("the rendered config still has placeholders: " + "; ".join(rendered.placeholders))
             step = "bootstrap upload"
@@ -266,6 +270,13 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
     return {"name": name, "region": region, "status": st.status, "head_node_public_ip": st.head_node_public_ip,
             "ami_id": st.ami_id, "host_key_fingerprints": st.host_key_fingerprints, "warnings": warnings,
             "key_name": key_name, "resources": [r.model_dump() for r in st.resources]}
+
+
+def owner_tag() -> dict[str, str]:
+    """pctl:owner=<this installation> on the cluster's own resources too (issue 14)."""
+    from pctl.aws.ownership import OWNER_TAG
+
+    return {OWNER_TAG: state.owner_id()}
 
 
 def state_tag() -> str:
@@ -306,6 +317,13 @@ def _fail(name: str, step: str, exc: BaseException, undo: UndoStack | None) -> N
             report = undo.unwind()
             summary = report.summary()
             status = state.Status.ROLLED_BACK if not report.failed else state.Status.CREATE_FAILED
+            if status == state.Status.ROLLED_BACK:  # nothing left: free the name for others (issue 14)
+                try:
+                    from pctl.aws.ownership import release_after_delete
+
+                    release_after_delete(name, state.load(name).region if state.load(name) else "")
+                except Exception as err:
+                    log(f"WARNING: could not release the claim on the name {name}: {err}")
     except BaseException as again:  # Ctrl-C during the rollback: stop, and say what may be left
         summary = (f"the rollback was interrupted ({type(again).__name__}); what is left is recorded: "
                    f"`pctl status {name}`, then `pctl delete {name}`")

@@ -55,6 +55,9 @@ def delete_cluster(request: DeleteRequest) -> dict[str, Any]:
             key_tasks.delete(name, region)
             step = "state"
             kept = teardown.forget_state(name)
+            from pctl.aws.ownership import release_after_delete  # free the name (issue 14)
+
+            release_after_delete(name, region)
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)
             reason = "interrupted (Ctrl-C)" if interrupted else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)

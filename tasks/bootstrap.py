@@ -24,7 +24,11 @@ def ensure_bucket(name: str, region: str, epoch: str) -> dict[str, Any]:
 
     session = make_session(region)
     bucket = b.default_bucket_name(session, region)
-    created = b.ensure_bucket(session, bucket, region)
+
+    def _pending() -> None:  # write-ahead (issue 14): a kill right after CreateBucket cannot leak the bucket
+        state.update(name, lambda s: s.add_resource("bucket", bucket, region, {"shared": True, "created_by": name}))
+
+    created = b.ensure_bucket(session, bucket, region, before_create=_pending)
     prefix = prefix_for(name)
 
     def _record(s: state.ClusterState) -> None:
@@ -32,6 +36,8 @@ def ensure_bucket(name: str, region: str, epoch: str) -> dict[str, Any]:
         s.add_resource("bucket_objects", bucket, region, {"prefix": prefix})
         if created:  # a fresh shared bucket: rollback may remove it if it is still empty then
             s.add_resource("bucket", bucket, region, {"shared": True, "created_by": name})
+        else:  # someone else created it first: not ours to remove
+            s.resources = [r for r in s.resources if not (r.kind == "bucket" and r.id == bucket)]
 
     state.update(name, _record)
     log(f"bucket s3://{bucket} ready" + (" (created)" if created else ""))

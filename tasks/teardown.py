@@ -24,10 +24,10 @@ def delete_leftovers(name: str, region: str, timeout_minutes: int = 15) -> list[
 
     session = make_session(region)
     leftovers = state_resources(name, "instance", "instance_profile", "iam_role")
-    try:  # also a builder role whose state write was lost (found by name prefix and pctl:cluster tag)
-        from pctl.aws.iam import tagged_builder_roles
+    try:  # also a builder instance or role whose state write was lost (found by tags, this owner's only)
+        from pctl.aws.tagged import tagged_leftovers
 
-        leftovers = list(dict.fromkeys(leftovers + tagged_builder_roles(session, name)))
+        leftovers = list(dict.fromkeys(leftovers + tagged_leftovers(session, name)))
     except Exception as exc:  # e.g. no iam:ListRoles: what state recorded is still deleted
         log(f"could not list builder roles tagged for {name}: {str(exc).splitlines()[0]}")
     if not leftovers:

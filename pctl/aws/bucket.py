@@ -232,8 +232,26 @@ def is_empty(session: boto3.Session, bucket: str) -> bool:
         not s3.list_objects_v2(Bucket=bucket, MaxKeys=1, **own).get("KeyCount")
 
 
-def delete_bucket(session: boto3.Session, bucket: str) -> None:
-    """Empty the bucket (every version) and delete it. A missing bucket is not an error."""
+def delete_bucket(session: boto3.Session, bucket: str, owner: str | None = None) -> None:
+    """Empty the bucket (every version) and delete it. A missing bucket is not an error.
+
+    ForeignResource (nothing deleted) when the bucket's pctl:owner tag names another installation.
+    """
+    from pctl.aws.ownership import OWNER_TAG, ForeignResource, bucket_tags, describe_owner
+
+    if owner is None:
+        from pctl.state import owner_id
+
+        owner = owner_id()
+    try:
+        theirs = bucket_tags(session, bucket).get(OWNER_TAG)
+    except Exception as exc:
+        if is_not_found(exc):
+            return
+        raise to_pctl_error(exc, f"reading the tags of bucket {bucket}") from exc
+    if theirs is not None and theirs != owner:
+        raise ForeignResource(f"bucket {bucket} belongs to another {describe_owner(theirs)}; not deleted",
+                              "its owner deletes it")
     delete_prefix(session, bucket, "")
     try:
         client(session, "s3").delete_bucket(Bucket=bucket, **expected_owner(session))

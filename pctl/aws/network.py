@@ -88,6 +88,16 @@ def _by_tag(cluster_name: str, role: str | None = None, owner: str | None = None
     return filters
 
 
+def _owned(items: list[dict], owner: str, cluster: str) -> list[dict]:
+    """Items tagged for `cluster` and `owner` (checked here: moto ignores tag filters on some describes)."""
+    out = []
+    for item in items:
+        tags = {t["Key"]: t["Value"] for t in item.get("Tags") or []}
+        if tags.get(OWNER_TAG) == owner and tags.get(CLUSTER_TAG) == cluster:
+            out.append(item)
+    return out
+
+
 def _first(items: list[dict], key: str) -> str | None:
     return items[0][key] if items else None
 
@@ -100,36 +110,38 @@ class _Finder:
         self.name = cluster_name
         self.owner = owner
 
+    def _mine(self, items: list[dict]) -> list[dict]:
+        # Checked here too: moto ignores tag filters on some describe calls (NAT gateways).
+        return _owned(items, self.owner, self.name)
+
+    def _id(self, describe: str, items: str, role: str, key: str) -> str | None:
+        found = getattr(self.ec2, describe)(Filters=_by_tag(self.name, role, self.owner))[items]
+        return _first(self._mine(found), key)
+
     def vpc(self) -> str | None:
-        return _first(self.ec2.describe_vpcs(Filters=_by_tag(self.name, "vpc", self.owner))["Vpcs"], "VpcId")
+        return self._id("describe_vpcs", "Vpcs", "vpc", "VpcId")
 
     def igw(self) -> str | None:
-        return _first(
-            self.ec2.describe_internet_gateways(Filters=_by_tag(self.name, "igw", self.owner))["InternetGateways"],
-            "InternetGatewayId",
-        )
+        return self._id("describe_internet_gateways", "InternetGateways", "igw", "InternetGatewayId")
 
     def subnet(self, role: str) -> str | None:
-        return _first(self.ec2.describe_subnets(Filters=_by_tag(self.name, role, self.owner))["Subnets"], "SubnetId")
+        return self._id("describe_subnets", "Subnets", role, "SubnetId")
 
     def route_table(self, role: str) -> str | None:
-        return _first(
-            self.ec2.describe_route_tables(Filters=_by_tag(self.name, role, self.owner))["RouteTables"], "RouteTableId"
-        )
+        return self._id("describe_route_tables", "RouteTables", role, "RouteTableId")
 
     def nat(self) -> dict | None:
         gws = self.ec2.describe_nat_gateways(
             Filters=[*_by_tag(self.name, "nat", self.owner), {"Name": "state", "Values": ["pending", "available"]}]
         )["NatGateways"]
+        gws = [g for g in self._mine(gws) if g.get("State") in ("pending", "available")]
         return gws[0] if gws else None
 
     def eip(self) -> str | None:
-        return _first(self.ec2.describe_addresses(Filters=_by_tag(self.name, "nat-eip", self.owner))["Addresses"], "AllocationId")
+        return self._id("describe_addresses", "Addresses", "nat-eip", "AllocationId")
 
     def security_group(self) -> str | None:
-        return _first(
-            self.ec2.describe_security_groups(Filters=_by_tag(self.name, "ssh", self.owner))["SecurityGroups"], "GroupId"
-        )
+        return self._id("describe_security_groups", "SecurityGroups", "ssh", "GroupId")
 
 
 def _subnet_cidrs(vpc_cidr: str) -> tuple[str, str]:
@@ -346,26 +358,27 @@ def tagged_network_resources(session: boto3.Session, cluster_name: str, owner: s
     """Every network resource tagged for this cluster (any role) and this owner, for deletion."""
     ec2 = client(session, "ec2")
     region = session.region_name
-    tag = _by_tag(cluster_name, owner=_owner(owner))
+    owner = _owner(owner)
+    tag = _by_tag(cluster_name, owner=owner)
     out: list[Resource] = []
-    for nat in ec2.describe_nat_gateways(Filters=tag)["NatGateways"]:
+    for nat in _owned(ec2.describe_nat_gateways(Filters=tag)["NatGateways"], owner, cluster_name):
         if nat["State"] not in ("deleted", "deleting", "failed"):
             out.append(Resource("nat_gateway", nat["NatGatewayId"], region, {"vpc_id": nat.get("VpcId")}))
-    out += [Resource("eip", a["AllocationId"], region) for a in ec2.describe_addresses(Filters=tag)["Addresses"]]
+    out += [Resource("eip", a["AllocationId"], region) for a in _owned(ec2.describe_addresses(Filters=tag)["Addresses"], owner, cluster_name)]
     out += [
         Resource("igw", g["InternetGatewayId"], region)
-        for g in ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]
+        for g in _owned(ec2.describe_internet_gateways(Filters=tag)["InternetGateways"], owner, cluster_name)
     ]
-    out += [Resource("subnet", s["SubnetId"], region) for s in ec2.describe_subnets(Filters=tag)["Subnets"]]
+    out += [Resource("subnet", s["SubnetId"], region) for s in _owned(ec2.describe_subnets(Filters=tag)["Subnets"], owner, cluster_name)]
     out += [
         Resource("route_table", r["RouteTableId"], region)
-        for r in ec2.describe_route_tables(Filters=tag)["RouteTables"]
+        for r in _owned(ec2.describe_route_tables(Filters=tag)["RouteTables"], owner, cluster_name)
     ]
     out += [
         Resource("security_group", g["GroupId"], region)
-        for g in ec2.describe_security_groups(Filters=tag)["SecurityGroups"]
+        for g in _owned(ec2.describe_security_groups(Filters=tag)["SecurityGroups"], owner, cluster_name)
     ]
-    out += [Resource("vpc", v["VpcId"], region) for v in ec2.describe_vpcs(Filters=tag)["Vpcs"]]
+    out += [Resource("vpc", v["VpcId"], region) for v in _owned(ec2.describe_vpcs(Filters=tag)["Vpcs"], owner, cluster_name)]
     return out
 
 

@@ -6,10 +6,11 @@ id>`` (``pctl.state.owner_id``), and:
 
 - pctl never adopts (finds by tag and reuses) a resource carrying another owner's id, and never
   deletes one: it says whose it is instead;
-- a create first *claims* the name: ``s3://<pctl bucket>/pctl/claims/<region>/<name>.json``, written
-  with ``IfNoneMatch='*'`` (a conditional put: of two racing writers exactly one succeeds). The claim
-  lives in AWS, so it holds across machines, unlike the local flock; it is released when the cluster's
-  delete (or a rollback that left nothing) finishes. A claim of this owner is resumed, never refused.
+- a create first *claims* the name: the SSM parameter ``/pctl/claims/<name>`` (regional), created with
+  ``Overwrite=False`` (atomic: of two racing writers exactly one succeeds; free, and it needs no bucket
+  to exist first). The claim lives in AWS, so it holds across machines, unlike the local flock; it is
+  released when the cluster's delete (or a rollback that left nothing) finishes. A claim of this owner
+  is resumed, never refused.
 
 Plain boto3 calls; AwsError for the user.
 """
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     import boto3
 
 OWNER_TAG = "pctl:owner"
-CLAIM_PREFIX = "pctl/claims"
+CLAIM_PREFIX = "/pctl/claims"
 EC2_KINDS = ("instance", "nat_gateway", "eip", "igw", "subnet", "route_table", "security_group", "vpc", "image",
              "snapshot")
 
@@ -57,74 +58,70 @@ def describe_owner(owner: str | None) -> str:
 
 @dataclass(frozen=True)
 class Claim:
-    bucket: str
-    key: str
+    parameter: str
     owner: str
     resumed: bool  # True: this owner held it already (a re-run after a crash)
 
 
-def claim_key(region: str, name: str) -> str:
-    return f"{CLAIM_PREFIX}/{region}/{name}.json"
+def claim_parameter(name: str) -> str:
+    """The SSM parameter that claims cluster `name` in a region (SSM parameters are regional)."""
+    return f"{CLAIM_PREFIX}/{name}"
 
 
-def read_claim(session: boto3.Session, bucket: str, region: str, name: str,
-               expected_owner: str | None = None) -> dict[str, Any] | None:
-    """The claim of `name` in `region` ({owner, since, doing}), or None when nobody holds it."""
-    s3 = client(session, "s3")
-    kwargs = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
+def read_claim(session: boto3.Session, name: str) -> dict[str, Any] | None:
+    """The claim of `name` in the session's region ({owner, since, doing}), or None when nobody holds it."""
+    ssm = client(session, "ssm")
     try:
-        body = s3.get_object(Bucket=bucket, Key=claim_key(region, name), **kwargs)["Body"].read()
+        value = ssm.get_parameter(Name=claim_parameter(name))["Parameter"]["Value"]
     except Exception as exc:
-        if is_not_found(exc) or error_code(exc) in ("NoSuchKey", "404", "NoSuchBucket"):
+        if is_not_found(exc) or error_code(exc) == "ParameterNotFound":
             return None
         raise to_pctl_error(exc, f"reading the claim on cluster name {name}") from exc
     try:
-        data = json.loads(body)
+        data = json.loads(value)
     except ValueError:
-        return {"owner": None, "since": None, "doing": "unreadable claim"}
+        return {"owner": None, "doing": "unreadable claim"}
     return data if isinstance(data, dict) else {"owner": None}
 
 
-def claim_name(session: boto3.Session, bucket: str, name: str, owner: str, *, doing: str = "create",
-               account: str | None = None) -> Claim:
+def claim_name(session: boto3.Session, name: str, owner: str, *, doing: str = "create") -> Claim:
     """Claim cluster `name` in the session's region for `owner`; ForeignResource if another owner holds it.
 
-    The conditional put (IfNoneMatch='*') makes the claim atomic across machines.
+    PutParameter with Overwrite=False is atomic: of two racing installations exactly one creates it.
     """
-    s3 = client(session, "s3")
+    ssm = client(session, "ssm")
     region = session.region_name
-    key = claim_key(region, name)
-    body = json.dumps({"owner": owner, "cluster": name, "region": region, "doing": doing,
-                       "since": datetime.now(UTC).isoformat(timespec="seconds")}).encode()
-    extra = {"ExpectedBucketOwner": account} if account else {}
+    parameter = claim_parameter(name)
+    value = json.dumps({"owner": owner, "cluster": name, "region": region, "doing": doing,
+                        "since": datetime.now(UTC).isoformat(timespec="seconds")})
     try:
-        s3.put_object(Bucket=bucket, Key=key, Body=body, IfNoneMatch="*", ContentType="application/json", **extra)
-        return Claim(bucket, key, owner, resumed=False)
+        ssm.put_parameter(Name=parameter, Value=value, Type="String", Overwrite=False,
+                          Description=f"pctl: cluster name {name} is in use by installation {owner}",
+                          Tags=[{"Key": OWNER_TAG, "Value": owner}, {"Key": CLUSTER_TAG, "Value": name}])
+        return Claim(parameter, owner, resumed=False)
     except Exception as exc:
-        if error_code(exc) not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+        if error_code(exc) != "ParameterAlreadyExists":
             raise to_pctl_error(exc, f"claiming the cluster name {name}") from exc
-    held = read_claim(session, bucket, region, name, account) or {}
+    held = read_claim(session, name) or {}
     if held.get("owner") == owner:
-        return Claim(bucket, key, owner, resumed=True)
+        return Claim(parameter, owner, resumed=True)
     raise ForeignResource(
         f"cluster name {name!r} in {region} is claimed by another {describe_owner(held.get('owner'))} "
         f"(since {held.get('since') or '?'}, doing {held.get('doing') or '?'}); this installation is {owner}",
-        "pick another --name; if that installation is gone for good, its owner can run "
-        f"`pctl delete {name} --from-tags` there, or remove s3://{bucket}/{key} by hand",
+        "pick another --name; if that installation is gone for good, run `pctl delete "
+        f"{name} --from-tags` where it lived, or delete the SSM parameter {parameter} by hand",
     )
 
 
-def release_name(session: boto3.Session, bucket: str, name: str, owner: str, *,
-                 account: str | None = None) -> bool:
+def release_name(session: boto3.Session, name: str, owner: str) -> bool:
     """Delete the claim if `owner` holds it (True); another owner's claim is never touched."""
-    held = read_claim(session, bucket, session.region_name, name, account)
+    held = read_claim(session, name)
     if held is None or held.get("owner") != owner:
         return False
-    extra = {"ExpectedBucketOwner": account} if account else {}
     try:
-        client(session, "s3").delete_object(Bucket=bucket, Key=claim_key(session.region_name, name), **extra)
+        client(session, "ssm").delete_parameter(Name=claim_parameter(name))
     except Exception as exc:
-        if not is_not_found(exc):
+        if not (is_not_found(exc) or error_code(exc) == "ParameterNotFound"):
             raise to_pctl_error(exc, f"releasing the claim on cluster name {name}") from exc
     return True
 
@@ -199,3 +196,19 @@ def refuse_foreign(session: boto3.Session, cluster: str, owner: str) -> None:
             f"(this installation is {owner}); pctl will not adopt or delete them",
             "pick another --name (`pctl create ... --name OTHER`)",
         )
+
+
+def claim_for_create(name: str, region: str) -> Claim:
+    """The create flow's AWS-side lock: claim `name` in `region` for this installation (ForeignResource if taken)."""
+    from pctl.aws.session import make_session
+    from pctl.state import owner_id
+
+    return claim_name(make_session(region), name, owner_id())
+
+
+def release_after_delete(name: str, region: str) -> bool:
+    """Release this installation's claim on `name` once nothing of the cluster is left (never another's)."""
+    from pctl.aws.session import make_session
+    from pctl.state import owner_id
+
+    return release_name(make_session(region), name, owner_id())

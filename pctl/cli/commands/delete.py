@@ -16,10 +16,13 @@ from pctl.cli.output import emit_json, emit_record, json_flag, wants_json
 @click.option("--forget", is_flag=True,
               help="Only remove pctl's local entry, when pctl can show nothing of it is left in AWS "
               "(or it never made anything); lists what it could not check.")
+@click.option("--from-tags", is_flag=True,
+              help="Find what to delete by its AWS tags (cluster NAME, this installation's owner id), not from "
+              "state: after a crash or a lost state file. Lists it and asks for the name first.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show Prefect's own log lines.")
 @json_flag("Print the result as one JSON document (pctl.delete/v1); messages stay on stderr.")
 def cli(name: str, yes: bool, region: str | None, wait: bool, timeout_minutes: int, forget: bool,
-        verbose: bool) -> None:
+        verbose: bool, from_tags: bool = False) -> None:
     """Delete cluster NAME: the cluster, then its network, key pair, bootstrap objects and state.
 
     Asks you to type the name unless --yes. Your own subnet, key pair and buckets are never touched.
@@ -28,6 +31,9 @@ def cli(name: str, yes: bool, region: str | None, wait: bool, timeout_minutes: i
     from pctl.lifecycle.forget import reached_pcluster
     from pctl.lifecycle.status import refuse_locked
 
+    if from_tags:  # H7 (issue 14): no state needed; see pctl.aws.tagged.delete_from_tags
+        _from_tags(name, region, yes, timeout_minutes)
+        return
     st = state.get(name)  # "no cluster named NAME": before Prefect, in milliseconds
     refuse_locked(name)
     if forget:
@@ -108,3 +114,26 @@ def _forget(st, yes: bool) -> None:  # st: pctl.state.ClusterState
         emit_json("delete", name=name, status="forgotten", gone=list(found.gone))
         return
     click.echo(f"cluster {name}: forgotten (local entry removed)")
+
+
+def _from_tags(name: str, region: str | None, yes: bool, timeout_minutes: int) -> None:
+    from pctl import state
+    from pctl.aws.tagged import delete_from_tags
+    from pctl.config import load_config
+    from pctl.errors import ConfigError, PctlError
+
+    if region is None:
+        try:
+            region = (state.load(name) or state.ClusterState(name=name, region="")).region or None
+        except PctlError:
+            region = None
+        region = region or load_config().region
+    if not region:
+        raise ConfigError("no region: the state is gone and no default region is set", "pass --region")
+    gone = delete_from_tags(
+        name, region, confirm=None if yes else (lambda text: click.prompt(text, default="", show_default=False, err=True)),
+        say=lambda line: click.echo(line, err=True), timeout_s=timeout_minutes * 60)
+    if wants_json():
+        emit_json("delete", name=name, status="deleted", detail="from tags", deleted=gone)
+        return
+    click.echo(f"cluster {name}: deleted from tags ({len(gone)}: {', '.join(gone) or 'nothing left'})")
