@@ -158,3 +158,29 @@ class ComputeResourceCountValidator(Validator):
             yield self.issue(("compute", "queues"), f"the queues need {total} compute resources; ParallelCluster "
                              f"allows {MAX_COMPUTE_RESOURCES_PER_CLUSTER}",
                              "use fewer instance types, or types of one size per queue (they pool into one resource)")
+
+
+class PublicOnlyNetworkInterfacesValidator(Validator):
+    """pcluster MultiNetworkInterfacesInstancesValidator: AWS cannot auto-assign a public IP to an instance
+    with several network interfaces (EFA adds one; some types have several network cards), and with
+    `networking.public_only` compute nodes live in the public subnet and need one."""
+
+    def check(self, t: Template) -> Iterator[Issue]:
+        if not t.networking.public_only:
+            return
+        for i, q in enumerate(t.compute.queues):
+            if q.efa:
+                yield self.issue(("compute", "queues", i, "efa"),
+                                 f"queue {q.name!r} has `efa: true` (a second, EFA-only network interface) but "
+                                 "`networking.public_only` puts compute nodes in a public subnet: AWS gives no public IP "
+                                 "to an instance with several network interfaces",
+                                 "drop `public_only` (compute nodes then use a private subnet and a NAT gateway), "
+                                 "or set `efa: false`")
+                continue
+            for j, name in enumerate(q.instance_types):
+                f = instance_types.facts(name)
+                if f is not None and f.network_cards > 1:
+                    yield self.issue(("compute", "queues", i, "instance_types", j),
+                                     f"{name} has {f.network_cards} network cards, so its nodes get several network "
+                                     "interfaces; `networking.public_only` needs one (AWS gives no public IP otherwise)",
+                                     "drop `public_only`, or pick a type with one network card")
