@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from pctl.errors import ValidationFailed
 from pctl.lifecycle.settings import check_template
 from pctl.model.template import Template
+from pctl.words import plural
 from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, AWS_TAGS, log, transient_failure
 
 __all__ = ["ValidationFailed", "check_template", "validate_template", "validate_online", "check_schema", "check_validators"]
@@ -20,7 +21,7 @@ def validate_template(text: str, source: str) -> Template:
     template, warnings = check_template(text, source)
     for line in warnings:
         log(line)
-    log(f"template {source}: valid ({len(warnings)} warnings)")
+    log(f"template {source}: valid ({plural(len(warnings), 'warning')})")
     return template
 
 

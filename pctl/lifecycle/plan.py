@@ -9,6 +9,7 @@ import jinja2
 
 from pctl.lifecycle.settings import CreateSettings
 from pctl.model.template import InstallMode, Platform, Template
+from pctl.words import plural
 
 
 @dataclass
@@ -94,11 +95,11 @@ def build(template: Template, settings: CreateSettings, source: str, pcluster_ve
         return plan
     if t.software.install is InstallMode.ami:
         plan.steps.append(Step("ami", "custom AMI",
-                               f"bake an image with {len(t.software.spack_packages)} Spack packages "
+                               f"bake an image with {plural(len(t.software.spack_packages), 'Spack package')} "
                                "(reused when one with the same fingerprint exists)"))
     else:
         plan.steps.append(Step("ami", "image", f"official ParallelCluster image for {t.cluster.os}; "
-                               f"Spack installs {len(t.software.spack_packages)} packages on {t.software_mount} after boot", False))
+                               f"Spack installs {plural(len(t.software.spack_packages), 'package')} on {t.software_mount} after boot", False))
     queues = ", ".join(f"{q.name} ({'/'.join(q.instance_types)}, {q.min_count}-{q.max_count})" for q in t.compute.queues)
     plan.steps.append(Step("cluster", "cluster",
                            f"create {settings.name} with ParallelCluster {pcluster_version or '?'}: "
@@ -119,11 +120,11 @@ def _pcs_steps(plan: Plan, t: Template, settings: CreateSettings) -> None:
                            f"security group, encrypted EFS for {volumes}, an /aws-pcs/ instance profile scoped to "
                            f"the template's buckets, {len(groups)} launch templates (IMDSv2, encrypted root)"))
     plan.steps.append(Step("ami", "image", f"AWS's PCS sample AMI for Slurm {limits.DEFAULT_SLURM_VERSION} "
-                           f"(found by name); Spack installs {len(t.software.spack_packages)} packages on "
+                           f"(found by name); Spack installs {plural(len(t.software.spack_packages), 'package')} on "
                            f"{t.software_mount} from the login node after boot", False))
     described = "; ".join(f"{g.name} ({'/'.join(g.instance_types)}, {g.min_count}-{g.max_count}"
                           + (f", {g.purchase_option}" if g.purchase_option != "ONDEMAND" else "") + ")" for g in groups)
     plan.steps.append(Step("cluster", "PCS cluster",
                            f"create {settings.name} on AWS PCS: Slurm {limits.DEFAULT_SLURM_VERSION}, size "
                            f"{limits.cluster_size(nodes) or 'too large'}, node groups {described}; "
-                           f"{len(t.compute.queues)} queues"))
+                           f"{plural(len(t.compute.queues), 'queue')}"))

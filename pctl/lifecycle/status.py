@@ -54,7 +54,8 @@ def next_step(st: ClusterState) -> str:
         return (f"fix the cause ({st.last_error or 'see history'}), then re-run `pctl create` to resume, "
                 f"or `pctl delete {n}` to remove what exists")
     if st.status == Status.ROLLED_BACK:
-        left = "nothing is left in AWS" if not st.resources else f"{len(st.resources)} resources remain"
+        left = ("nothing is left in AWS" if not st.resources else
+                "1 resource remains" if len(st.resources) == 1 else f"{len(st.resources)} resources remain")
         return f"the create was rolled back ({left}); fix the cause and re-run `pctl create`, or `pctl delete {n}`"
     if st.status == Status.DELETING:
         return f"a delete is running or was interrupted; run `pctl delete {n}` again to finish it"

@@ -175,4 +175,4 @@ def index(directory: Path, author: str | None) -> None:
     build = build_index(directory, author=author)
     for note in build.notes:
         click.echo(note)
-    click.echo(f"wrote {build.path} ({len(build.entries)} templates); commit it with the templates")
+    click.echo(f"wrote {build.path} ({plural(len(build.entries), 'template')}); commit it with the templates")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pctl.cli.output import emit_record, json_flag, print_table, wants_json
+from pctl.cli.output import emit_record, json_flag, plural, print_table, wants_json
 
 
 @click.command("verify")
@@ -58,7 +58,7 @@ def cli(name: str | None, host: str | None, port: int, user: str | None, key_pat
     if wants_json():
         emit_record("verify", result)
         return
-    click.echo(f"verify passed: {len(result['checks'])} checks on {result['target']}")
+    click.echo(f"verify passed: {plural(len(result['checks']), 'check')} on {result['target']}")
 
 
 def _template_name(template_path: str) -> str:
@@ -89,7 +89,7 @@ def _run_local(name, host, port, user, key_path, template_path, expected_fingerp
     if not report.ok:
         raise failure(report)
     if not wants_json():
-        click.echo(f"verify passed: {len(report.checks)} checks")
+        click.echo(f"verify passed: {plural(len(report.checks), 'check')}")
 
 
 def _poll_seconds() -> float:
