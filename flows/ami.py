@@ -38,18 +38,27 @@ def bake_ami(request: AmiBuildRequest) -> dict[str, Any]:
     # No owner cluster, so no state epoch to key a cache on: always run the task. Its own lookup by
     # fingerprint (one DescribeImages) is the cache, and it never hands back an image deleted since.
     bake = ami.bake.with_options(refresh_cache=True)
-    return bake(template, region, _bucket(region), "standalone", None, request.timeout_minutes, request.force,
-                request.subnet_id)
+    result = bake(template, region, _bucket(region), "standalone", None, request.timeout_minutes, request.force,
+                  request.subnet_id)
+    return {**result, "region": region}
 
 
 @flow(name="rebuild-amis", log_prints=False)
 def rebuild_amis(request: AmiRebuildRequest) -> list[dict[str, Any]]:
-    """Re-bake only templates whose fingerprint has no image yet (a Spack or pcluster change)."""
+    """Re-bake only templates whose fingerprint has no image yet (a Spack or pcluster change).
+
+    A new image is shared like the image it replaces and copied to the same regions (`tasks.ami.carry_over`).
+    """
+    from tasks import ami
+
     out = []
     for source in request.templates:
         result = bake_ami(AmiBuildRequest(template=source, region=request.region, subnet_id=request.subnet_id))
         outcome = "re-baked" if result["created"] else "unchanged (cached)"
         log(f"{source.label()}: {outcome}: {result['image_id']} (fingerprint {result['fingerprint'][:12]})")
+        if result["created"]:
+            # The new image is shared and copied like the one it replaces (pctl.aws.ami_lineage).
+            result["carried_over"] = ami.carry_over(result["image_id"], result["region"])
         out.append({"template": source.label(), "outcome": outcome, **result})
     return out
 

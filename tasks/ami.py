@@ -204,3 +204,24 @@ def list_images(region: str) -> list[Any]:
     from pctl.aws.session import make_session
 
     return list(ami.list_images(make_session(region)))
+
+
+@task(name="ami-carry-over", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES,
+      retry_delay_seconds=AWS_RETRY_DELAYS, retry_condition_fn=transient_failure)
+def carry_over(image_id: str, region: str, copy_timeout_minutes: int = 120) -> dict[str, Any] | None:
+    """A rebuilt image gets what the image it replaces had: its sharing, and copies in the same regions.
+
+    None when there is nothing it replaces (`pctl.aws.ami_lineage.replaced_image`). Idempotent: a retry
+    finds the copies made so far and re-adds permissions that are already there.
+    """
+    from pctl.aws import ami_lineage
+    from pctl.aws.session import make_session
+
+    session = make_session(region)
+    old = ami_lineage.replaced_image(session, image_id)
+    if old is None:
+        log(f"AMI: {image_id} replaces no earlier image: nothing to share or copy")
+        return None
+    log(f"AMI: {image_id} replaces {old['ImageId']}: sharing and copying it the same way")
+    return ami_lineage.carry_over(session, old["ImageId"], image_id, log=log, poll_s=poll_seconds(30),
+                                  copy_timeout_s=copy_timeout_minutes * 60)

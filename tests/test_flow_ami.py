@@ -338,3 +338,65 @@ def test_create_records_the_head_node_and_verify_then_asks_for_a_host_key(env):
     assert st.head_node_instance_id in err.value.hint
     target = resolve_target("amitest", expected_fingerprint="SHA256:" + "A" * 43)
     assert (target.host, target.user) == ("198.51.100.10", "ec2-user")
+
+
+# ---- sharing and regions carry over; a create copies from a region that has the image --------------
+
+OTHER_ACCOUNT = "210987654321"
+
+
+def test_rebuild_shares_and_copies_the_new_image_like_the_one_it_replaces(env, monkeypatch):
+    import pctl.pcluster_engine as engine
+    from flows.ami import rebuild_amis
+    from pctl.aws import ami_share
+    from pctl.aws.ami_copy import copy_image
+
+    request = AmiRebuildRequest(templates=[TemplateSource(yaml=TEMPLATE)])
+    [first] = rebuild_amis(request)
+    session = boto3.Session(region_name=REGION)
+    old = first["image_id"]
+    ami_share.share(session, old, ami_share.audience([OTHER_ACCOUNT]))
+    old_copy = copy_image(session, old, "eu-west-1", poll_s=0.01, timeout_s=30, log=lambda _m: None).image_id
+    eu = boto3.Session(region_name="eu-west-1")
+    ami_share.share(eu, old_copy, ami_share.audience(org_arns=["arn:aws:organizations::123456789012:organization/"
+                                                                "o-abcd123456"]))
+
+    monkeypatch.setattr(engine, "installed_version", lambda: NEXT_VERSION)
+    [upgraded] = rebuild_amis(request)
+    new = upgraded["image_id"]
+    assert upgraded["outcome"] == "re-baked" and new != old
+    carried = upgraded["carried_over"]
+    assert carried["replaces"] == old and carried["problems"] == []
+    assert ami_share.permissions(session, new)["launch"] == [{"UserId": OTHER_ACCOUNT}]
+    assert all(p == [{"UserId": OTHER_ACCOUNT}] for p in ami_share.permissions(session, new)["snapshots"].values())
+    new_copy = carried["copies"]["eu-west-1"]
+    assert _tags_in("eu-west-1", new_copy)["pctl:fingerprint"] == upgraded["fingerprint"]
+    assert ami_share.permissions(eu, new_copy)["launch"] == ami_share.permissions(eu, old_copy)["launch"]
+    assert ami_share.permissions(session, old)["launch"] == [{"UserId": OTHER_ACCOUNT}]  # the old one is kept
+
+    [again] = rebuild_amis(request)  # nothing changed: no bake, nothing carried over
+    assert again["outcome"] == "unchanged (cached)" and "carried_over" not in again
+
+
+def _tags_in(region: str, image_id: str) -> dict[str, str]:
+    image = boto3.client("ec2", region_name=region).describe_images(ImageIds=[image_id])["Images"][0]
+    return {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+
+
+def test_create_in_another_region_copies_the_image_instead_of_baking(env, monkeypatch):
+    from flows.ami import rebuild_amis
+    from flows.create import create_cluster
+
+    [baked] = rebuild_amis(AmiRebuildRequest(templates=[TemplateSource(yaml=TEMPLATE)]))
+    assert len(env.builder.seen) == 1
+    monkeypatch.setenv("PCTL_AMI_REGIONS", REGION)  # where to look (cluster states add their regions)
+    boto3.client("ec2", region_name="eu-west-1").create_key_pair(KeyName="mykey", KeyType="rsa")
+    env.calls.clear()
+    result = create_cluster(_request(text=TEMPLATE.replace("region: us-east-1", "region: eu-west-1")))
+    assert result["status"] == "active"
+    copy = result["ami_id"]
+    tags = _tags_in("eu-west-1", copy)
+    assert tags["pctl:copied-from"] == f"{REGION}/{baked['image_id']}"
+    assert tags["pctl:fingerprint"] == baked["fingerprint"] and tags["parallelcluster:build_status"] == "available"
+    assert env.calls["RunInstances"] == 0 and env.calls["CopyImage"] == 1 and len(env.builder.seen) == 1
+    assert copy in env.pcluster.configs["amitest"]
