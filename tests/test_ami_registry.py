@@ -158,3 +158,18 @@ def test_cli_publish_search_pull(aws, source, image, monkeypatch):
     assert out.exit_code == 0 and image in out.output
     assert cache_dir("lab").is_dir()
 
+
+
+def test_the_bake_step_uses_a_registry_image_instead_of_baking(aws, source, image, monkeypatch):
+    """Another account's shared image: its tags are invisible here, so only the registry knows its fingerprint."""
+    from tasks.ami import _existing
+
+    monkeypatch.delenv("PCTL_AMI_REGIONS", raising=False)
+    entry = ami_registry.entry_for_image(aws, image, name="shared-stack")
+    assert ami_registry.publish("lab", entry).pushed
+    aws.client("ec2").delete_tags(Resources=[image], Tags=[{"Key": "pctl:fingerprint"}])
+    found = _existing(aws, entry.fingerprint, VERSION)
+    assert found is not None
+    assert (found["image_id"], found["how"], found["created"]) == (image, "registry lab/shared-stack",
+                                                                   False)
+    assert _existing(aws, "1" * 64, VERSION) is None  # no image anywhere: the caller bakes
