@@ -20,10 +20,12 @@ from pctl.aws.ami import (
     delete_image,
     find_baked_image,
     fingerprint,
+    image_packages,
     list_images,
     marker_prefix,
     official_image,
     render_user_data,
+    spack_target,
 )
 from pctl.aws.ami import bake_image as bake
 from pctl.aws.bucket import ensure_bucket
@@ -152,6 +154,9 @@ def test_bake_success_tags_image_and_terminates_builder(bake_world):
     assert tags[FINGERPRINT_TAG] == fp
     assert tags["parallelcluster:version"] == VERSION
     assert tags["pctl:cluster"] == "demo"
+    assert tags["parallelcluster:build_status"] == "available" and tags["parallelcluster:os"] == "alinux2023"
+    assert tags["pctl:spack-target"] == spack_target(make_template()) and tags["pctl:arch"] == "x86_64"
+    assert image_packages(image) == ["hdf5 +mpi", "openmpi@4.1.6"]
     assert builder_states(session) == ["terminated"]
     assert [r.kind for r in created] == ["instance", "image"]
     assert find_baked_image(session, fp)["ImageId"] == image_id
@@ -216,3 +221,20 @@ def test_a_new_official_base_image_changes_the_fingerprint(monkeypatch):
     fp_after, base_after = fingerprint_in_a_world([*old, newer])
     assert base_before == old[0]["ami_id"] and base_after == newer["ami_id"]
     assert fp_before != fp_after
+
+
+def test_the_bake_script_builds_for_the_fingerprinted_target():
+    """The target in the fingerprint is the one the baked Spack compiles for: every named type runs it."""
+    from pctl.aws.ami import spack_target
+    from pctl.render import ami_software_script
+    from pctl.targets import cluster_target
+
+    template = make_template(queue_types=["c6i.2xlarge", "c5.large"])
+    target = spack_target(template)
+    assert target == cluster_target(["c6i.xlarge", "c6i.2xlarge", "c5.large"]) != spack_target(make_template())
+    assert f"target={target}" in ami_software_script(template)
+
+
+def test_mixed_architectures_are_a_clear_error():
+    with pytest.raises(PctlError, match="no Spack target"):
+        fingerprint(make_template(queue_types=["c7g.2xlarge"]), VERSION)
