@@ -19,7 +19,7 @@ StrictBool = Annotated[bool, Field(strict=True)]
 class Strict(BaseModel):
     """Base: unknown keys are errors (they are usually typos), values are not coerced from str."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 def alias(name: str, *others: str, **field: Any) -> Any:
