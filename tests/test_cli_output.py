@@ -239,7 +239,7 @@ def test_every_data_command_has_json():
     wanted = ["validate", "render", "cost", "list", "status", "create", "delete", "verify",
               "templates list", "registry list", "registry search", "registry show", "registry update",
               "registry pull", "ami list", "capture script", "capture remote", "server status", "server up",
-              "server down", "config show", "blocks show", "pcluster check"]
+              "server down", "config show", "blocks show", "pcluster check", "container build"]
     missing = []
     for path in wanted:
         cmd: click.Command | None = cli
