@@ -135,3 +135,15 @@ def test_ssh_warning_exits_1_only_under_strict(tmp_path):
     text = GOOD + "networking: {ssh_allowed_cidr: 0.0.0.0/0}\n"
     assert run_validate(tmp_path, text).returncode == 0
     assert run_validate(tmp_path, text, "--strict").returncode == 1
+
+
+def test_unencrypted_efs_is_said_plainly_in_the_rendered_config(cluster_schema):
+    from pctl.render import render
+
+    _, loaded = validate_text(GOOD + "data: {efs: [{mount_point: /efs, encrypted: false, encryption_in_transit: false}]}\n",
+                              "t.yaml")
+    text = render(loaded.template).config_text
+    cfg = cluster_schema(text, "lab")
+    efs = next(s for s in cfg["SharedStorage"] if s["MountDir"] == "/efs")
+    assert efs["EfsSettings"] == {"Encrypted": False, "EncryptionInTransit": False}
+    assert "# WARNING: NOT encrypted at rest" in text and "# WARNING: mounted WITHOUT encryption in transit" in text

@@ -16,7 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pctl import instance_types
-from pctl.model.constants import OS_ARCHITECTURES, RESERVED_USER_NAMES, USER_ID_MAX, USER_ID_MIN
+from pctl.model.constants import (
+    OS_ARCHITECTURES,
+    RESERVED_GROUP_NAMES,
+    RESERVED_USER_NAMES,
+    USER_ID_MAX,
+    USER_ID_MIN,
+)
 from pctl.render import RenderOptions, render
 from pctl.validation import validate_text
 
@@ -25,8 +31,22 @@ VALID = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCh
 GARBAGE = settings(max_examples=100, deadline=None)
 MUTATED = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
+REGIONS = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"]
+# Common families offered (on-demand and spot) in every region the generator uses, in every zone of them.
+FAMILIES = ("c5", "c5n", "c6i", "m5", "m6i", "r5", "r6i", "t3", "c6g", "m6g", "r6g", "c7g")
+
+
+def _usable(name: str) -> bool:
+    f = instance_types.facts(name)
+    return (name.split(".")[0] in FAMILIES and f is not None and "o" in f.usage and "s" in f.usage
+            and all(instance_types.offered_in(name, r) for r in REGIONS)
+            and all(len(instance_types.common_zones([name], r)) == len(instance_types.common_zones(["t3.medium"], r))
+                    for r in REGIONS))
+
+
 TYPES_BY_ARCH = {
-    arch: sorted(t for t, info in instance_types.types().items() if info["arch"] == arch) for arch in ("x86_64", "arm64")
+    arch: sorted(t for t, info in instance_types.types().items() if info["arch"] == arch and _usable(t))
+    for arch in ("x86_64", "arm64")
 }
 SPECS = ["zlib", "openmpi@4.1.6", "hdf5 +mpi", "gromacs@2024.1 +mpi ^openmpi", "python@3.11", "cmake@3.27.9 %gcc"]
 HEX17 = st.text("0123456789abcdef", min_size=17, max_size=17)
@@ -43,7 +63,7 @@ def queues(draw, arch: str) -> list[dict]:
     out = []
     for qname in qnames:
         types = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True))
-        max_count = draw(st.integers(1, 100))
+        max_count = draw(st.integers(len(types), 100))  # several compute resources share max_count (>= 1 each)
         capacity = draw(st.sampled_from(["ondemand", "spot"]))
         strategies = [None, "lowest-price"] + (["capacity-optimized", "price-capacity-optimized"] if capacity == "spot" else [])
         q = {
@@ -63,13 +83,24 @@ def queues(draw, arch: str) -> list[dict]:
 
 
 @st.composite
-def users(draw) -> list[dict]:
+def users(draw) -> tuple[list[dict], list[dict]]:
+    """Users with their own groups or a shared lab group, and supplementary groups with declared GIDs."""
     unames = draw(st.lists(names(r"[a-z][a-z0-9_]{0,10}").filter(lambda n: n not in RESERVED_USER_NAMES),
                            max_size=3, unique=True))
-    ids = draw(st.lists(st.integers(USER_ID_MIN, USER_ID_MAX), min_size=len(unames), max_size=len(unames), unique=True))
-    groups = draw(st.lists(names(r"[a-z][a-z0-9]{0,8}"), max_size=2, unique=True))
-    return [{"name": n, "uid": i, "gid": i, "groups": draw(st.lists(st.sampled_from(groups), unique=True)) if groups else []}
-            for n, i in zip(unames, ids, strict=True)]
+    gnames = draw(st.lists(names(r"[a-z][a-z0-9]{0,8}").filter(lambda n: n not in RESERVED_GROUP_NAMES and n not in unames),
+                           max_size=2, unique=True))
+    ids = draw(st.lists(st.integers(USER_ID_MIN, USER_ID_MAX), min_size=len(unames) + len(gnames),
+                        max_size=len(unames) + len(gnames), unique=True))
+    groups = [{"name": g, "gid": i} for g, i in zip(gnames, ids[len(unames):], strict=True)]
+    out = []
+    for n, i in zip(unames, ids[:len(unames)], strict=True):
+        user: dict = {"name": n, "uid": i, "groups": draw(st.lists(st.sampled_from(gnames), unique=True)) if gnames else []}
+        if gnames and draw(st.booleans()):
+            user["group"] = draw(st.sampled_from(gnames))  # a shared primary group
+        else:
+            user["gid"] = i
+        out.append(user)
+    return out, groups
 
 
 @st.composite
@@ -85,25 +116,29 @@ def valid_templates(draw) -> dict:
     if draw(st.booleans()):
         prefix = {"ebs": "vol-", "efs": "fs-", "fsx_lustre": "fs-"}[shared_type]
         shared["file_system_id"] = prefix + draw(HEX17)
+    new_shared = None if "file_system_id" in shared else shared_type
     data: dict = {
         "s3_mounts": [
             {"bucket": draw(bucket), "mount_point": f"/data/s3-{i}", "read_only": draw(st.booleans()),
              **({"prefix": draw(names(r"[a-z0-9]{1,8}/"))} if draw(st.booleans()) else {})}
             for i in range(draw(st.integers(0, 2)))
         ],
-        "efs": [{"mount_point": f"/data/efs-{i}", **({"file_system_id": "fs-" + draw(HEX17)} if draw(st.booleans()) else {})}
+        # ParallelCluster creates at most one EFS and one FSx per cluster: a second one must exist already.
+        "efs": [{"mount_point": f"/data/efs-{i}",
+                 **({"file_system_id": "fs-" + draw(HEX17)} if draw(st.booleans()) or new_shared == "efs" else {})}
                 for i in range(draw(st.integers(0, 1)))],
         "fsx_lustre": [],
     }
     if draw(st.booleans()):
         fsx: dict = {"mount_point": "/fsx"}
-        if draw(st.booleans()):
+        if draw(st.booleans()) or new_shared == "fsx_lustre":
             fsx["file_system_id"] = "fs-" + draw(HEX17)
         else:
             fsx["storage_capacity_gb"] = draw(st.sampled_from([1200, 2400, 7200]))
             if draw(st.booleans()):
                 fsx["import_path"] = f"s3://{draw(bucket)}"
         data["fsx_lustre"].append(fsx)
+    people, groups = draw(users())
     networking: dict = {}
     if draw(st.booleans()):
         networking["ssh_allowed_cidr"] = draw(st.sampled_from(["203.0.113.0/24", "198.51.100.7/32", "10.0.0.0/8"]))
@@ -112,7 +147,7 @@ def valid_templates(draw) -> dict:
     return {
         "cluster": {
             "name": draw(names(r"[a-zA-Z][a-zA-Z0-9-]{1,30}")),
-            "region": draw(st.sampled_from(["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2"])),
+            "region": draw(st.sampled_from(REGIONS)),
             "os": draw(st.sampled_from(sorted(OS_ARCHITECTURES))),
             "tags": draw(st.dictionaries(names(r"[a-z][a-z0-9-]{0,10}"), names(r"[A-Za-z0-9 ._-]{0,12}"), max_size=2)),
         },
@@ -122,7 +157,8 @@ def valid_templates(draw) -> dict:
             "spack_version": draw(st.sampled_from(["0.22.2", "0.23.1", "1.0.2"])),
             "install": draw(st.sampled_from(["shared", "ami"])),
         },
-        "users": draw(users()),
+        "users": people,
+        "groups": groups,
         "data": data,
         "shared_storage": [shared],
         "networking": networking,
@@ -141,7 +177,8 @@ def test_generated_valid_templates_render_to_configs_pcluster_accepts(data, clus
         r = render(t, options)
         cfg = cluster_schema(r.config_text, t.cluster.name)
         for q, rendered in zip(t.compute.queues, cfg["Scheduling"]["SlurmQueues"], strict=True):
-            assert all(cr["MaxCount"] == q.max_count for cr in rendered["ComputeResources"])
+            # max_count is a hard cap on the queue: its compute resources share it (issue 10)
+            assert sum(cr["MaxCount"] for cr in rendered["ComputeResources"]) == q.max_count
             assert rendered["CustomActions"]["OnNodeConfigured"]["Script"].endswith("/compute-node.sh")
         # without options at least the scripts location is a placeholder; with them, nothing is
         assert bool(r.placeholders) == (options is None)
