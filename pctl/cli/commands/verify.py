@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pctl.cli.commands.completion import complete_template
 from pctl.cli.output import emit_record, json_flag, plural, print_table, wants_json
 
 
@@ -13,7 +14,7 @@ from pctl.cli.output import emit_record, json_flag, plural, print_table, wants_j
 @click.option("--port", type=click.IntRange(1, 65535), default=22, show_default=True)
 @click.option("--user", help="SSH user (default: the OS's default user: ec2-user, ubuntu, rocky...).")
 @click.option("--key", "key_path", type=click.Path(dir_okay=False), help="SSH private key (default: ~/.ssh/<key_name>.pem, then ssh-agent).")
-@click.option("--template", "template_path", help="The cluster's template (default: the one it was created from).")
+@click.option("--template", "template_path", shell_complete=complete_template, help="The cluster's template (default: the one it was created from).")
 @click.option("--fingerprint", "expected_fingerprint",
               help="The head node's host key fingerprint (SHA256:...), as its console output prints it.")
 @click.option("--accept-new-host-key", is_flag=True, help="Trust and record a host key seen for the first time.")
