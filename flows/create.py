@@ -235,7 +235,8 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
             rendered = render_cluster(template, name, subnet_id=head_subnet, compute_subnet_id=compute_subnet,
                                       key_name=key_name, ssh_allowed_cidr=settings.ssh_allowed_cidr,
                                       scripts_s3_prefix=bucket["url"], custom_ami=custom_ami,
-                                      extra_tags={state_tag(): name, **owner_tag()})
+                                      extra_tags={state_tag(): name, **owner_tag()},
+                                      vpc_cidr=_user_vpc_cidr(settings, region))
             if rendered.placeholders:  # preflight saw none; never hand pcluster a stand-in value
                 raise CreateFailed("the rendered config still has placeholders: " + "; ".join(rendered.placeholders))
             step = "bootstrap upload"
@@ -270,6 +271,16 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
     return {"name": name, "region": region, "status": st.status, "head_node_public_ip": st.head_node_public_ip,
             "ami_id": st.ami_id, "host_key_fingerprints": st.host_key_fingerprints, "warnings": warnings,
             "key_name": key_name, "resources": [r.model_dump() for r in st.resources]}
+
+
+def _user_vpc_cidr(settings: CreateSettings, region: str) -> str | None:
+    """With the user's own subnet, SSH's default range is that VPC's real CIDR (issue 14), not vpc_cidr."""
+    if not settings.user_network or settings.subnet_id is None:
+        return None
+    from pctl.aws.network import subnet_vpc_cidr
+    from pctl.aws.session import make_session
+
+    return subnet_vpc_cidr(make_session(region), settings.subnet_id)
 
 
 def owner_tag() -> dict[str, str]:

@@ -30,6 +30,7 @@ def render_cluster(
     custom_ami: str | None = None,
     extra_tags: dict[str, str] | None = None,
     write: bool = True,
+    vpc_cidr: str | None = None,
 ):  # -> pctl.render.Rendered
     """Render with what is known; missing AWS values stay marked placeholders (a dry run has none)."""
     from pctl.render import RenderOptions, render
@@ -39,10 +40,12 @@ def render_cluster(
     options = RenderOptions(
         subnet_id=subnet_id, compute_subnet_id=compute_subnet_id, key_name=key_name,
         ssh_allowed_cidr=ssh_allowed_cidr, scripts_s3_prefix=scripts_s3_prefix, custom_ami=custom_ami,
-        extra_tags=dict(extra_tags or {}),
+        extra_tags=dict(extra_tags or {}), vpc_cidr=vpc_cidr,
     )
     options.check()
     rendered = render(template, options)
+    for warning in rendered.warnings:  # SSH exposure of the effective range (issue 14)
+        log(f"WARNING: {warning}")
     if write:
         out = rendered_dir(name)
         rendered.write(out)

@@ -113,12 +113,12 @@ def test_two_installations_never_adopt_or_delete_each_other(aws_endpoint, tmp_pa
 
 
 def test_racing_claims_exactly_one_wins(aws_endpoint, tmp_path):
-    """Ten installations claim one name at once (ten processes): exactly one proceeds."""
+    """Six installations claim one name at once (six processes): exactly one proceeds."""
     code = ("import sys\nfrom pctl.aws.ownership import claim_for_create\n"
             "try:\n    claim_for_create('race', 'us-east-1'); print('won')\n"
             "except Exception as e:\n    print('lost', type(e).__name__)\n")
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              cwd=REPO, env={**os.environ, "PCTL_HOME": str(tmp_path / f"h{i}")}) for i in range(10)]
+                              cwd=REPO, env={**os.environ, "PCTL_HOME": str(tmp_path / f"h{i}")}) for i in range(6)]
     outs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert outs.count("won") == 1, outs
     assert all(o == "won" or o == "lost ForeignResource" for o in outs), outs

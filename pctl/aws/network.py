@@ -354,6 +354,16 @@ def find_network(session: boto3.Session, cluster_name: str, owner: str | None = 
         raise to_pctl_error(exc, f"looking up the network of cluster {cluster_name}") from exc
 
 
+def subnet_vpc_cidr(session: boto3.Session, subnet_id: str) -> str:
+    """The primary CIDR of the VPC that holds `subnet_id` (the user's own subnet): SSH's default range."""
+    ec2 = client(session, "ec2")
+    try:
+        vpc_id = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]["VpcId"]
+        return ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"]
+    except Exception as exc:
+        raise to_pctl_error(exc, f"looking up the VPC of subnet {subnet_id}") from exc
+
+
 def tagged_network_resources(session: boto3.Session, cluster_name: str, owner: str | None = None) -> list[Resource]:
     """Every network resource tagged for this cluster (any role) and this owner, for deletion."""
     ec2 = client(session, "ec2")

@@ -111,9 +111,10 @@ def build(t: Template, o: RenderOptions) -> dict[str, Any]:
         placeholders.append(scripts_placeholder)
 
     ssh_cidr = o.ssh_allowed_cidr or n.ssh_allowed_cidr
+    allowed = ssh_cidr or o.vpc_cidr or n.vpc_cidr  # H7 (issue 14): the user's VPC's real CIDR when known
     ssh = {
-        "cidr": ssh_cidr or n.vpc_cidr,
-        "closed_to_internet": ssh_cidr is None,
+        "cidr": allowed,
+        "closed_to_internet": ssh_cidr is None and opt.is_private(allowed),
     }
 
     s3_access = _s3_access(t, split_s3_url(scripts_prefix)[0])

@@ -30,6 +30,12 @@ class RenderOptions:
     scripts_s3_prefix: str | None = None  # "s3://bucket/prefix" where the files of scripts/ are uploaded
     custom_ami: str | None = None
     extra_tags: dict[str, str] = field(default_factory=dict)
+    # The real CIDR of the VPC that holds the user's own subnet (looked up in AWS): SSH's default range
+    # instead of the template's networking.vpc_cidr, which describes only a VPC pctl would create.
+    vpc_cidr: str | None = None
+    # Where ssh_allowed_cidr came from, for the exposure warning (e.g. "--ssh-cidr", "PCTL_SSH_ALLOWED_CIDR").
+    ssh_source: str = "--ssh-cidr, PCTL_SSH_ALLOWED_CIDR or the global config"
+    strict: bool = False  # an SSH exposure warning is an error (ConfigError) instead
 
     def check(self) -> None:
         """Refuse malformed values before they reach a config or a script."""
@@ -43,6 +49,8 @@ class RenderOptions:
             problem = rules.cidr_problem(self.ssh_allowed_cidr)
             if problem:
                 raise ConfigError(f"--ssh-cidr: {problem}", "e.g. 203.0.113.0/24")
+        if self.vpc_cidr is not None and rules.cidr_problem(self.vpc_cidr):
+            raise ConfigError(f"the VPC's CIDR {self.vpc_cidr!r}: {rules.cidr_problem(self.vpc_cidr)}")
         if self.scripts_s3_prefix is not None:
             bucket, _ = split_s3_url(self.scripts_s3_prefix)
             problem = rules.s3_bucket_problem(bucket)
@@ -62,3 +70,26 @@ def split_s3_url(url: str) -> tuple[str, str]:
         return "", ""
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     return bucket, prefix.strip("/")
+
+
+def effective_ssh(template_cidr: str | None, template_vpc_cidr: str, o: RenderOptions) -> tuple[str, str | None]:
+    """(AllowedIps of the head node, where it came from): the option, the template, else the VPC's own range
+    (the user's VPC's real CIDR when known). The source is None when the template wrote it."""
+    if o.ssh_allowed_cidr and o.ssh_allowed_cidr != template_cidr:
+        return o.ssh_allowed_cidr, o.ssh_source
+    if template_cidr or o.ssh_allowed_cidr:
+        return (template_cidr or o.ssh_allowed_cidr), None  # type: ignore[return-value]
+    if o.vpc_cidr:
+        return o.vpc_cidr, f"the CIDR of your subnet's VPC ({o.vpc_cidr})"
+    return template_vpc_cidr, "networking.vpc_cidr"
+
+
+def is_private(cidr: str) -> bool:
+    """Inside 10/8, 172.16/12 or 192.168/16 (RFC 1918): unreachable from the internet."""
+    import ipaddress
+
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    return any(net.version == p.version and net.subnet_of(p) for p in rules.PRIVATE_RANGES)

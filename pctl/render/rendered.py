@@ -15,6 +15,8 @@ class Rendered:
     placeholders: list[str] = field(default_factory=list)
     # relative path of each node script -> the s3:// URL the config expects it at
     script_urls: dict[str, str] = field(default_factory=dict)
+    # what the user should know before using the files (e.g. SSH open to the internet); see RenderOptions.strict
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def config_text(self) -> str:

@@ -75,7 +75,27 @@ def render(template: Template, options: RenderOptions | None = None) -> Rendered
 
         files[PCS_PLAN_FILE] = render_template("pcs/plan.json.j2", plan_context(template, options, context))
     urls = {f"{SCRIPTS_DIR}/{n}": ctx.script_url(context["scripts"]["prefix"], n) for n in ctx.script_names()}
-    return Rendered(files=files, placeholders=list(context["placeholders"]), script_urls=urls)
+    return Rendered(files=files, placeholders=list(context["placeholders"]), script_urls=urls,
+                    warnings=ssh_warnings(template, options))
+
+
+def ssh_warnings(template: Template, options: RenderOptions) -> list[str]:
+    """The SSH exposure of the effective AllowedIps when it does not come from the template itself (the
+    template's own value is the validator's job): the internet, or a public range the template does not
+    write. ConfigError instead under ``options.strict``."""
+    from pctl.render.options import effective_ssh
+    from pctl.validation.network import ssh_exposure_issue
+
+    n = template.networking
+    cidr, source = effective_ssh(n.ssh_allowed_cidr, n.vpc_cidr, options)
+    if source is None:
+        return []
+    issue = ssh_exposure_issue(cidr, template, source=source)
+    if issue is None:
+        return []
+    if options.strict:
+        raise ConfigError(f"{issue.message} (--strict)", issue.hint)
+    return [f"{issue.message}; {issue.hint}"]
 
 
 def ami_software_script(template: Template) -> str:

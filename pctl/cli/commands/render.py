@@ -21,9 +21,11 @@ from pctl.cli.output import emit_json, json_option, plural
 @click.option("--ssh-cidr", help="CIDR allowed to SSH to the head node (default: the template's, else the VPC's).")
 @click.option("--scripts-s3-prefix", help="s3://bucket/prefix where the files of scripts/ are uploaded.")
 @click.option("--custom-ami", help="AMI id (install: ami, or any custom image).")
+@click.option("--strict", is_flag=True, help="Warnings fail too (e.g. SSH open to the internet from --ssh-cidr).")
 @json_option("Print what was written and the placeholders left as one JSON document (pctl.render/v1).")
 def cli(template: str, outdir: str, subnet_id: str | None, compute_subnet_id: str | None, key_name: str | None,
-        ssh_cidr: str | None, scripts_s3_prefix: str | None, custom_ami: str | None, as_json: bool) -> None:
+        ssh_cidr: str | None, scripts_s3_prefix: str | None, custom_ami: str | None, as_json: bool,
+        strict: bool = False) -> None:
     """Render TEMPLATE (a path or a library name) to files, without touching AWS.
 
     Values you do not pass stay as placeholders marked `# PCTL-PLACEHOLDER` in the config.
@@ -49,8 +51,11 @@ def cli(template: str, outdir: str, subnet_id: str | None, compute_subnet_id: st
         click.echo(report.render(), err=True)
 
     options = RenderOptions(subnet_id=subnet_id, compute_subnet_id=compute_subnet_id, key_name=key_name,
-                            ssh_allowed_cidr=ssh_cidr, scripts_s3_prefix=scripts_s3_prefix, custom_ami=custom_ami)
+                            ssh_allowed_cidr=ssh_cidr, scripts_s3_prefix=scripts_s3_prefix, custom_ami=custom_ami,
+                            ssh_source="--ssh-cidr", strict=strict)
     rendered = render(loaded.template, options)
+    for warning in rendered.warnings:  # SSH exposure (issue 14); ConfigError instead under --strict
+        click.echo(f"warning: {warning}", err=True)
     out = Path(outdir)
     written = rendered.write(out)
     if as_json:
