@@ -366,4 +366,16 @@ def _shared_storage(t: Template) -> list[dict[str, Any]]:
         out.append({"name": unique(f"data-fsx-{i}"), "mount_dir": f.mount_point, "kind": "FsxLustre",
                     "settings": fsx_settings(f, f.file_system_id, f.storage_capacity_gb),
                     "existing": f.file_system_id is not None})
+    for entry in out:
+        entry["warnings"] = _storage_warnings(entry["settings"])
     return out
+
+
+def _storage_warnings(settings: dict[str, Any]) -> list[str]:
+    """What the config says plainly above a volume: no encryption at rest, no encryption in transit."""
+    notes = []
+    if settings.get("Encrypted") is False:
+        notes.append("NOT encrypted at rest (`encrypted: false` in the template)")
+    if settings.get("EncryptionInTransit") is False:
+        notes.append("mounted WITHOUT encryption in transit (`encryption_in_transit: false` in the template)")
+    return notes
