@@ -76,6 +76,25 @@ def test_footer_row_lines_up_with_its_column():
     assert len({len(line) for line in (lines[2], lines[3], lines[-1])}) == 1  # right-aligned: same end column
 
 
+def test_a_narrow_terminal_wraps_between_words_and_never_drops_a_column():
+    from pctl.cli.output import _render, fit_width, make_table
+
+    rows = [("bioinformatics", "High-memory queue, S3 reference data, aligners and variant callers", "highmem")]
+    tbl = make_table(("NAME", "DESCRIPTION", "QUEUES"), rows, fancy=True)
+    assert fit_width(tbl, 60) == 60
+    text = _render(tbl, color=False, width=60)
+    assert max(len(line) for line in text.splitlines()) <= 60
+    words = " ".join(line[16:].split("highmem")[0] for line in text.splitlines()[2:]).split()
+    assert words == rows[0][1].split()  # every word whole, in order
+    url = "https://example.org/some/long/path/lab-templates.git"
+    tbl = make_table(("NAME", "URL", "PINNED", "UPDATED", "LAST ERROR"), [("lab", url, "never fetched", "-", "")],
+                     fancy=True)
+    width = fit_width(tbl, 60)
+    assert width > 60  # does not fit even wrapped: whole lines rather than a split URL or a lost column
+    text = _render(tbl, color=False, width=width)
+    assert url in text and "never fetched" in text and "LAST ERROR" in text
+
+
 def test_markup_in_values_is_printed_as_written(capsys):
     print_table(("A",), [("[bold]not markup[/]",)])
     assert "[bold]not markup[/]" in capsys.readouterr().out

@@ -105,12 +105,16 @@ def make_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *,
     table = Table(box=_box(fancy), show_edge=False, pad_edge=False, show_footer=footer is not None,
                   header_style="bold" if fancy else "", footer_style="bold" if fancy else "",
                   title=title, title_justify="left", padding=(0, 1, 0, 0))
+    cells = [[_cell(c) for c in row] for row in rows]
     for i, header in enumerate(headers):
+        # A column is never narrower than its longest word: a narrow terminal wraps cells between words
+        # and never splits a URL, an id or a path (the terminal wraps an over-long line instead).
+        longest = max((len(word) for row in cells if i < len(row) for word in row[i].plain.split()), default=0)
         table.add_column(str(header), justify="right" if i in right else "left", overflow="fold",
-                         style=styles.get(i, "") if fancy else "",
+                         style=styles.get(i, "") if fancy else "", min_width=max(longest, len(str(header))),
                          footer="" if footer is None else _cell(footer[i] if i < len(footer) else ""))
-    for row in rows:
-        table.add_row(*(_cell(c) for c in row))
+    for row in cells:
+        table.add_row(*row)
     return table
 
 
@@ -131,6 +135,16 @@ def _render(renderable: object, *, color: bool, width: int) -> str:
     return "\n".join(line.rstrip() for line in cap.get().splitlines())
 
 
+def fit_width(tbl: Table, terminal_width: int) -> int:
+    """The width to render `tbl` at on a terminal `terminal_width` columns wide: that width when the
+    table fits with its cells wrapped between words, else unlimited (whole lines, which the terminal
+    wraps): rich would otherwise drop whole columns."""
+    from rich.console import Console
+
+    needed = Console(width=PLAIN_WIDTH, legacy_windows=False).measure(tbl).minimum
+    return terminal_width if needed <= terminal_width else PLAIN_WIDTH
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], *,
           footer: Sequence[object] | None = None, right: Sequence[int] = ()) -> str:
     """The table as plain text (no colour, no wrapping): for logs, reports and strings.
@@ -147,7 +161,7 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, err
     stream = _stream(err)
     color, terminal = color_enabled(stream), _is_terminal(stream)
     tbl = make_table(headers, rows, footer=footer, right=right, styles=styles, fancy=color or terminal, title=title)
-    text = _render(tbl, color=color, width=_terminal_width() if terminal else PLAIN_WIDTH)
+    text = _render(tbl, color=color, width=fit_width(tbl, _terminal_width()) if terminal else PLAIN_WIDTH)
     click.echo(text, err=err, color=color)
 
 
