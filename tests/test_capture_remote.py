@@ -80,15 +80,14 @@ def test_filesystems_map_to_aws_equivalents_with_reasons():
     plan = build_template(_facts(filesystems=fs))
     data = plan.template["data"]
     assert data["efs"] == [{"mount_point": "/projects"}]
-    assert data["fsx_lustre"] == [{"mount_point": "/scratch", "storage_capacity_gb": 4800},
-                                  {"mount_point": "/gpfs/work", "storage_capacity_gb": 1200}]
+    # ParallelCluster creates one FSx for Lustre per cluster: the first parallel file system gets it
+    assert data["fsx_lustre"] == [{"mount_point": "/scratch", "storage_capacity_gb": 4800}]
     assert data["s3_mounts"] == [{"bucket": "lab-datasets", "mount_point": "/datasets", "read_only": True}]
     skipped = {f["target"]: f["reason"] for f in plan.filesystems_skipped}
-    assert set(skipped) == {"/home", "/scratch/sub", "/lab"}
+    assert set(skipped) == {"/home", "/scratch/sub", "/lab", "/gpfs/work"}
+    assert "at most one FSx for Lustre" in skipped["/gpfs/work"] and "file_system_id" in skipped["/gpfs/work"]
     assert "ParallelCluster provides it" in skipped["/home"]
     assert "FSx for Windows" in skipped["/lab"]
-    gpfs = next(f for f in plan.filesystems if f["target"] == "/gpfs/work")
-    assert gpfs["confidence"] < 0.9 and "closest to gpfs" in gpfs["suggestion"]
     _valid(plan.template)
     md = render_report(plan, _facts())
     assert "| /scratch | lustre from 10.0.0.5@tcp:/scratch | FSx for Lustre | 0.90 |" in md
@@ -139,3 +138,41 @@ def test_parsers_read_lmod_terse_output_and_findmnt_trees():
            '"children": [{"target": "/data", "source": "n:/d", "fstype": "nfs4", "size": null}]}]}'
     assert [f["target"] for f in parse_findmnt(tree)] == ["/", "/data"]
     assert parse_findmnt("not json") == []
+
+
+def test_parallel_file_systems_other_than_lustre_map_with_lower_confidence():
+    plan = build_template(_facts(filesystems=[{"target": "/gpfs/work", "source": "work", "fstype": "gpfs", "size": 10**12}]))
+    gpfs = next(f for f in plan.filesystems if f["target"] == "/gpfs/work")
+    assert gpfs["confidence"] < 0.9 and "closest to gpfs" in gpfs["suggestion"]
+
+
+def test_groups_found_on_the_cluster_are_written_with_their_gids():
+    """Issue 10: shared primary groups and site supplementary groups keep their names and GIDs."""
+    passwd = [
+        {"name": "ana", "uid": 5001, "gid": 7000, "home": "/home/ana", "shell": "/bin/bash"},  # lab is her primary
+        {"name": "ben", "uid": 5002, "gid": 7000, "home": "/home/ben", "shell": "/bin/bash"},  # ...and his
+        {"name": "cy", "uid": 5003, "gid": 5003, "home": "/home/cy", "shell": "/bin/bash"},  # own private group
+        {"name": "dee", "uid": 5004, "gid": 100, "home": "/home/dee", "shell": "/bin/bash"},  # OS group "users"
+    ]
+    groups = [
+        {"name": "lab", "gid": 7000, "members": []},
+        {"name": "cy", "gid": 5003, "members": ["ana"]},  # ana may read cy's files
+        {"name": "imaging", "gid": 7100, "members": ["ana", "cy", "dee"]},
+        {"name": "wheel", "gid": 10, "members": ["ben"]},  # an OS group: never templated
+        {"name": "users", "gid": 100, "members": []},
+        {"name": "legacy", "gid": 70000, "members": ["cy"]},  # outside pctl's GID range
+    ]
+    plan = build_template(_facts(passwd=passwd, groups=groups))
+    t = plan.template
+    assert t["groups"] == [{"name": "lab", "gid": 7000}, {"name": "imaging", "gid": 7100}]
+    users = {u["name"]: u for u in t["users"]}
+    assert users["ana"] == {"name": "ana", "uid": 5001, "group": "lab", "groups": ["cy", "imaging"]}
+    assert users["ben"] == {"name": "ben", "uid": 5002, "group": "lab"}
+    assert users["cy"] == {"name": "cy", "uid": 5003, "gid": 5003, "groups": ["imaging"]}
+    assert users["dee"] == {"name": "dee", "uid": 5004, "gid": 5004, "groups": ["imaging"]}  # private group instead
+    said = " | ".join(plan.assumptions)
+    assert "group users (GID 100" in said and "an OS group" in said
+    assert "group legacy (GID 70000" in said and "outside pctl's range" in said
+    assert "user dee gets a private group with GID 5004 instead of users" in said
+    assert "wheel" not in str(t)
+    _valid(t)

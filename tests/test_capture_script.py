@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from pctl.capture import units
 from pctl.capture.build import build_template, queue_name, render_yaml
+from pctl.capture.mapping import map_module
 from pctl.capture.report import render_report
 from pctl.capture.script import capture_paths, read_script
 from pctl.cli import cli
@@ -221,6 +222,84 @@ def test_empty_directory_is_a_clear_error(tmp_path):
         build_template(capture_paths([tmp_path]))
 
 
+# ---- issue 10: more real scripts -------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("line", "modules"), [
+    ("module load gcc/11.2.0 openmpi/4.1.1 > /dev/null 2>&1", ["gcc/11.2.0", "openmpi/4.1.1"]),
+    ("module try-load x 2>/dev/null", ["x"]),
+    ("ml gcc/12 &>/dev/null", ["gcc/12"]),
+    ("module load hdf5 >>load.log 2>&1 &", ["hdf5"]),
+    ("module load a 1>&2 b", ["a", "b"]),
+    ("module load fftw < /dev/null", ["fftw"]),
+])
+def test_redirections_after_module_load_are_not_module_names(line, modules):
+    assert read_script(line).modules == modules
+
+
+def test_torque_procs_and_pmem_are_read_and_the_rest_is_said():
+    script = read_script("#!/bin/bash\n#PBS -l procs=48,pmem=4gb,walltime=12:00:00\n"
+                         "#PBS -l naccesspolicy=singlejob,gres=matlab\n#PBS -l vmem=200gb\n")
+    r = script.resources
+    assert (r.cpus, r.cpus_per_node, r.memory_gb, r.walltime_minutes) == (48, 48, 192.0, 720)
+    said = " | ".join(script.assumptions)
+    assert "procs=48" in said
+    assert "naccesspolicy=singlejob" in said and "gres=matlab not understood" in said and "vmem=200gb" in said
+
+
+@pytest.mark.parametrize(("module", "spec"), [
+    # Spack's module generators: name/version/compiler[/mpi]/hash, and the flat tcl form
+    ("gromacs/2023.1/gcc-12.2.0/openmpi-4.1.5/x7yq2ab", "gromacs@2023.1 +mpi"),
+    ("hdf5/1.14.1/gcc/12.2.0/openmpi/4.1.5", "hdf5@1.14.1 +mpi"),
+    ("fftw/3.3.10/gcc-12.2.0/abcdefg", "fftw@3.3.10"),
+    ("netcdf-c/4.9.2-gcc-12.2.0-openmpi-4.1.5-x7yq2ab", "netcdf-c@4.9.2 +mpi"),
+    ("gromacs-2023.1-gcc-12.2.0-x7yq2ab", "gromacs@2023.1"),
+    ("gromacs/2023.1-oneapi-2023.1.0-intel-oneapi-mpi-2021.9.0-x7yq2ab", "gromacs@2023.1 +mpi"),
+    # EasyBuild: name/version-toolchain
+    ("GROMACS/2023.1-foss-2022a", "gromacs@2023.1 +mpi"),
+    ("HDF5/1.12.2-gompi-2022a", "hdf5@1.12.2 +mpi"),
+])
+def test_spack_and_easybuild_module_names_map_to_the_package_not_the_compiler_or_mpi(module, spec):
+    m = map_module(module)
+    assert m is not None and m.spack == spec, (module, m)
+
+
+def test_walltime_prints_as_hours_and_minutes():
+    from pctl.capture.report import walltime
+
+    assert [walltime(m) for m in (720, 5, 2925, None)] == ["12h 00m", "0h 05m", "2d 00h 45m", "-"]
+
+
+def test_report_shows_walltime_in_hours_and_minutes(tmp_path):
+    job = tmp_path / "job.sh"
+    job.write_text("#!/bin/bash\n#SBATCH --time=12:00:00\n#SBATCH -n 2\n")
+    md = render_report(build_template(capture_paths([job])))
+    assert "12h 00m" in md and "12:00" not in md
+
+
+def test_a_queue_leaves_memory_headroom(tmp_path):
+    """A job asking for 128 GB does not get a node with 128 GiB: Slurm schedules 95% of it."""
+    from pctl.instance_types import info
+
+    job = tmp_path / "job.sh"
+    job.write_text("#!/bin/bash\n#SBATCH --mem=128G\n#SBATCH -c 16\n")
+    build = build_template(capture_paths([job]))
+    (q,) = build.template["compute"]["queues"]
+    facts = info(q["instance_types"][0])
+    assert facts["memory_gib"] > 128 and facts["memory_gib"] * 0.95 >= 128 and facts["vcpus"] >= 16
+    assert any("memory headroom" in a for a in build.assumptions)
+
+
+def test_captured_types_are_offered_in_the_templates_region(tmp_path):
+    from pctl.instance_types import offered_in
+
+    job = tmp_path / "job.sh"
+    job.write_text("#!/bin/bash\n#SBATCH -N 4 --ntasks-per-node=96\n#SBATCH --mem=300G\n")
+    for region in ("us-east-1", "eu-west-1", "ap-southeast-2"):
+        build = build_template(capture_paths([job]), region=region)
+        assert offered_in(build.template["compute"]["queues"][0]["instance_types"][0], region)
+        render_yaml(build)  # validates (types known and offered)
+
+
 # ---- CLI -------------------------------------------------------------------------------------------------
 
 def test_cli_writes_a_template_that_pctl_validate_accepts(tmp_path):
@@ -228,7 +307,7 @@ def test_cli_writes_a_template_that_pctl_validate_accepts(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["capture", "script", str(SCRIPTS), "-o", str(out), "--report", str(report)])
     assert result.exit_code == 0, result.output
-    assert "6 script(s)" in result.output and "matlab/R2023a" in result.output
+    assert "captured 6 scripts" in result.stderr and "matlab/R2023a" in result.stderr
     assert "# Migration report" in report.read_text()
     result = runner.invoke(cli, ["validate", str(out)])
     assert result.exit_code == 0, result.output
@@ -238,7 +317,7 @@ def test_cli_writes_a_template_that_pctl_validate_accepts(tmp_path):
 def test_cli_json(tmp_path):
     result = CliRunner().invoke(cli, ["capture", "script", str(SCRIPTS / "slurm" / "rnaseq.sh"), "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert set(data) == {"schema", "scripts", "template"} and data["schema"] == "pctl.capture-script/v1"
     (script,) = data["scripts"]
     assert script["scheduler"] == "slurm" and script["resources"]["memory_gb"] == 64.0
@@ -251,9 +330,22 @@ def test_cli_json(tmp_path):
 def test_cli_prints_yaml_without_output_and_errors_cleanly_on_missing_path(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["capture", "script", str(SCRIPTS / "sge" / "blast.sh")])
-    assert result.exit_code == 0 and yaml.safe_load(result.output)["compute"]["queues"][0]["name"] == "all-q"
+    assert result.exit_code == 0 and yaml.safe_load(result.stdout)["compute"]["queues"][0]["name"] == "all-q"
     result = runner.invoke(cli, ["capture", "script", str(tmp_path / "nope.sh")])
     assert result.exit_code != 0 and "no such file" in str(result.exception)
+
+
+def test_cli_names_what_it_left_unmapped_on_stderr_when_the_template_goes_to_stdout(tmp_path):
+    """Issue 10: unmapped modules are always named; stdout stays a template that parses."""
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n#SBATCH -n 4\nmodule load gcc/12.2.0 matlab/R2023a mysterytool/1.0\n")
+    result = CliRunner().invoke(cli, ["capture", "script", str(script)])
+    assert result.exit_code == 0, result.output
+    assert "matlab/R2023a" in result.stderr and "mysterytool/1.0" in result.stderr
+    assert "unmapped (2" in result.stderr
+    template = yaml.safe_load(result.stdout)
+    assert "mysterytool" not in result.stdout.split("spack_packages")[-1]
+    assert template["software"]["spack_packages"] == ["gcc@12.2.0"]
 
 
 def test_cli_remote_requires_user_at_host():

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
 
-from pctl.capture.instances import suggest_instance_type
+from pctl.capture.instances import SCHEDULABLE_MEMORY_FRACTION, suggest_instance_type
 from pctl.capture.mapping import ModuleMapping, version_key
 from pctl.capture.schedulers import DEFAULT_MEM_PER_CPU_GB
 from pctl.capture.script import Capture
@@ -85,7 +85,7 @@ def cluster_name(raw: str) -> str:
     return name if len(name) >= 2 else "captured"
 
 
-def _plan_queues(capture: Capture, assumptions: list[str]) -> list[QueuePlan]:
+def _plan_queues(capture: Capture, assumptions: list[str], region: str = DEFAULT_REGION) -> list[QueuePlan]:
     by_partition: dict[str, QueuePlan] = {}
     taken: set[str] = set()
     assumed_memory = 0
@@ -116,11 +116,14 @@ def _plan_queues(capture: Capture, assumptions: list[str]) -> list[QueuePlan]:
     plans = list(by_partition.values())
     for plan in plans:
         plan.instance_type, plan.confidence, plan.reason = suggest_instance_type(
-            plan.cpus_per_node, plan.memory_gb, plan.gpus, gpu_model=plan.gpu_type)
+            plan.cpus_per_node, plan.memory_gb, plan.gpus, gpu_model=plan.gpu_type, region=region)
         # Room for two of the widest jobs at once; Slurm scales to zero when idle, so this is a ceiling.
         plan.max_count = max(MIN_MAX_COUNT, 2 * plan.nodes)
         if plan.confidence < 0.5:
             plan.max_count = max(plan.max_count, 2 * plan.nodes * math.ceil(plan.cpus_per_node / 64))
+    assumptions.append(f"memory headroom: Slurm schedules {SCHEDULABLE_MEMORY_FRACTION:.0%} of a node's memory "
+                       "(ParallelCluster's default), so each queue's type has more than its peak job asks for; "
+                       f"types offered in {region} only")
     assumptions.append(f"max_count is twice the widest job's node count (at least {MIN_MAX_COUNT}); "
                        "min_count 0 and on-demand capacity for every queue")
     return plans
@@ -171,7 +174,7 @@ def build_template(capture: Capture, name: str = "captured", region: str = DEFAU
         raise PctlError("no batch scripts found", "give script files, or a directory holding scripts with "
                         "#SBATCH/#PBS/#$/#BSUB directives or module loads")
     assumptions: list[str] = []
-    queues = _plan_queues(capture, assumptions)
+    queues = _plan_queues(capture, assumptions, region)
     modules = _modules(capture)
     specs = [s for use in modules if use.mapping for s in use.mapping.all_specs]
     packages = merge_specs(specs, assumptions)

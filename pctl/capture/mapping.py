@@ -36,6 +36,9 @@ _GLUED_VERSION = re.compile(r"^([a-z][a-z0-9+_.-]*?)[-_]?v?(\d[\d.]*)$")
 _DATE_VERSION = re.compile(r"^(\d{1,2})([A-Za-z]{3})(\d{4})$")
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 _SPACK_HASH = re.compile(r"^[a-z0-9]{7}$")
+_SPACK_HASH_LAST = re.compile(r"^[a-z2-7]{4,32}$")  # Spack's base32 DAG hash, as the last word of a module name
+_MPI_PACKAGES = frozenset({"openmpi", "mpich", "mvapich2", "mvapich", "intel-oneapi-mpi", "intel-mpi", "cray-mpich",
+                           "hpcx-mpi", "mpt"})
 
 
 @dataclass(frozen=True)
@@ -131,11 +134,16 @@ def _split_name(module: str) -> tuple[str, str | None]:
     """'bio/SAMtools/1.16.1-GCC-11.3.0' -> ('SAMtools', '1.16.1-GCC-11.3.0'); 'gcc' -> ('gcc', None).
 
     The version is the last component when it starts with a digit, or when the component before it
-    is a known name (matlab/R2023a, gaussian/g16).
+    is a known name (matlab/R2023a, gaussian/g16). Spack's module generators may write the build after
+    the version as more components (`name/version/compiler[/mpi]/hash`): the name is then the component
+    before the first version, and the rest is read like an EasyBuild suffix (compiler, MPI, hash).
     """
     parts = [p for p in module.strip().strip("/").split("/") if p]
     if not parts:
         return module, None
+    first_version = next((k for k in range(1, len(parts)) if _VERSION_START.match(parts[k])), None)
+    if first_version is not None and first_version < len(parts) - 1:
+        return parts[first_version - 1], "-".join(parts[first_version:])
     if len(parts) >= 2:
         if _VERSION_START.match(parts[-1]):
             return parts[-2], parts[-1]
@@ -168,12 +176,28 @@ def _parse(module: str) -> _Parsed:
         elif nxt and _VERSION_START.match(nxt) and low in db.names:  # CUDA-11.7.0, Python-3.10.4
             parsed.deps.append((db.names[low], nxt))
             i += 2
-        elif _SPACK_HASH.match(word) and any(c.isdigit() for c in word):
-            i += 1  # Spack tcl module suffix hash (openmpi/4.1.5-gcc-12.2.0-abcdefg)
+        elif (joined := _multiword(tokens, i)) is not None:  # intel-oneapi-mpi-2021.9.0
+            package, words = joined
+            parsed.deps.append((package, tokens[i + words]))
+            i += words + 1
+        elif (_SPACK_HASH.match(word) and any(c.isdigit() for c in word)) or (
+                i == len(tokens) - 1 and _SPACK_HASH_LAST.match(word)):
+            i += 1  # Spack module suffix hash (openmpi/4.1.5-gcc-12.2.0-abcdefg)
         else:
             parsed.suffix_words.append(word)
             i += 1
     return parsed
+
+
+def _multiword(tokens: list[str], i: int) -> tuple[str, int] | None:
+    """(package, words) when tokens[i:i+words] name a known package and a version follows."""
+    db = database()
+    for words in (4, 3, 2):
+        if i + words < len(tokens) and _VERSION_START.match(tokens[i + words]):
+            name = "-".join(tokens[i:i + words]).lower()
+            if name in db.names:
+                return db.names[name], words
+    return None
 
 
 # ---- look-ups -----------------------------------------------------------------------------------
@@ -239,7 +263,11 @@ def _spec(package: str, parsed: _Parsed, notes: list[str]) -> str:
     if "mpi" in (w.lower() for w in parsed.suffix_words) and "mpi" in supported and "mpi" not in variants:
         variants.append("mpi")
     for dep, dep_version in parsed.deps:
-        if dep == "cuda" and "cuda" in supported:
+        if dep in _MPI_PACKAGES:
+            if "mpi" in supported and "mpi" not in variants:
+                variants.append("mpi")
+            notes.append(f"built against MPI {dep} {dep_version} (not pinned)")
+        elif dep == "cuda" and "cuda" in supported:
             # ^cuda only with +cuda: a package without the variant may not depend on CUDA at all.
             variants.append("cuda")
             if _CLEAN_VERSION.match(dep_version):
@@ -295,6 +323,14 @@ def map_module(name: str) -> ModuleMapping | None:
     toolchain = _toolchain(module, low, parsed.version)
     if toolchain:
         return toolchain
+    if parsed.version is None and low not in db.names and "/" not in module:
+        # Spack's flat tcl names: `gromacs-2023.1-gcc-12.2.0-abcdefg` (name, then version and build).
+        rest = re.split(r"-(?=v?\d)", module, maxsplit=1)
+        if len(rest) == 2 and rest[0].lower() in db.names and "-" in rest[1]:
+            flat = _parse(f"{rest[0]}/{rest[1]}")
+            package = db.names[rest[0].lower()]
+            notes = [f"Spack module name {module}: package {package}"]
+            return ModuleMapping(module, _spec(package, flat, notes), EXACT, "; ".join(notes))
     if parsed.version is None and low not in db.names:
         # `gcc-12.2.0` / `openmpi4` (no slash): a version glued to the name.
         m = _GLUED_VERSION.match(low)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 _SEPARATORS = re.compile(r"&&|\|\||[;|()`{}]|\$\(")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+# A shell redirection word: `>`, `2>`, `&>`, `>>`, `<`, `2>&1`, `>/dev/null`, `2>/dev/null`, `&>>log`...
+_REDIRECTION = re.compile(r"(?:\d*|&)(?:>>?|<<?|>&|<&|>\|)(.*)")
 # Words that may precede a command on the same line.
 _PREFIX_WORDS = frozenset({"then", "do", "else", "time", "command", "builtin", "exec", "eval", "!", "if",
                            "while", "until", "elif"})
@@ -173,7 +175,19 @@ def read_line(line: str, state: ModuleState) -> None:
 
 
 def _strip_comment(words: list[str]) -> list[str]:
-    for n, word in enumerate(words):
-        if word.startswith("#"):
-            return words[:n]
-    return words
+    """The command's words without a trailing comment and without redirections (and their targets):
+    `module load gcc/11.2.0 > /dev/null 2>&1` loads gcc/11.2.0 only."""
+    out: list[str] = []
+    skip_target = False
+    for word in words:
+        if word.startswith("#") or word == "&":
+            break
+        if skip_target:
+            skip_target = False
+            continue
+        m = _REDIRECTION.fullmatch(word)
+        if m:
+            skip_target = not m.group(1)  # `>` alone: the next word is the target
+            continue
+        out.append(word)
+    return out

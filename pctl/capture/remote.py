@@ -21,6 +21,7 @@ from pctl.errors import PctlError
 from pctl.model.constants import (
     DEFAULT_SHARED_MOUNT,
     OS_ARCHITECTURES,
+    RESERVED_GROUP_NAMES,
     RESERVED_USER_NAMES,
     USER_ID_MAX,
     USER_ID_MIN,
@@ -274,17 +275,86 @@ def _users(facts: dict[str, Any], plan: _Plan) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"name": name, "uid": uid, "gid": u["gid"]}
         if u["shell"] != "/bin/bash":
             entry["shell"] = u["shell"]
-        groups = sorted(g["name"] for g in facts.get("groups", [])
-                        if name in g["members"] and g["gid"] >= 1000 and g["gid"] != u["gid"]
-                        and POSIX_USER_RE.match(g["name"]))
-        if groups:
-            entry["groups"] = groups
         users.append(entry)
         plan.users.append({**entry, "primary_group": group_names.get(u["gid"], str(u["gid"]))})
+    groups = _groups(facts, users, plan)
     if users:
-        plan.assumptions.append("users keep their UID and GID, and get a group of their own with that GID "
-                                "on every node; passwords and SSH keys are not copied")
-    return users
+        plan.assumptions.append("users keep their UID; a user alone in its primary group keeps it as a group of its "
+                                "own (same GID); shared primary and supplementary groups keep their names and GIDs "
+                                "(top-level `groups:`), created once on every node; passwords and SSH keys are not copied")
+    return users, groups
+
+
+def _group_problem(name: str, gid: int) -> str | None:
+    if name in RESERVED_GROUP_NAMES:
+        return "an OS group (the images define it)"
+    if not POSIX_USER_RE.match(name):
+        return "not a portable POSIX group name"
+    if not USER_ID_MIN <= gid <= USER_ID_MAX:
+        return f"GID {gid} is outside pctl's range {USER_ID_MIN}-{USER_ID_MAX}"
+    return None
+
+
+def _groups(facts: dict[str, Any], users: list[dict[str, Any]], plan: _Plan) -> list[dict[str, Any]]:
+    """The groups captured users need, as `groups: [{name, gid}]`; users' entries are rewritten to use them.
+
+    A primary group only its user has, named like the user, stays a private group (`gid:` only). A primary
+    group shared by several users, or named otherwise, is declared and named with `group:`. Supplementary
+    groups are declared too (or name another captured user's private group). OS groups and GIDs outside
+    pctl's range are left out, each with an assumption.
+    """
+    by_gid = {g["gid"]: g for g in facts.get("groups", [])}
+    primary_users: dict[int, list[str]] = {}
+    for u in users:
+        primary_users.setdefault(u["gid"], []).append(u["name"])
+    private = {u["name"]: u["gid"] for u in users
+               if len(primary_users[u["gid"]]) == 1 and by_gid.get(u["gid"], {}).get("name", u["name"]) == u["name"]}
+    declared: dict[str, int] = {}
+    used_gids = set(private.values())
+
+    def declare(name: str, gid: int, why: str) -> bool:
+        problem = _group_problem(name, gid)
+        if problem is None and gid in used_gids and declared.get(name) != gid:
+            problem = f"GID {gid} is already another group's"
+        if problem:
+            plan.assumptions.append(f"group {name} (GID {gid}, {why}) is not captured: {problem}")
+            return False
+        declared[name] = gid
+        used_gids.add(gid)
+        return True
+
+    for u in users:
+        gid = u["gid"]
+        if u["name"] in private:
+            continue
+        group = by_gid.get(gid)
+        name = group["name"] if group else f"group{gid}"
+        if group is None:
+            plan.assumptions.append(f"primary GID {gid} of {', '.join(primary_users[gid])} has no group entry: "
+                                    f"declared as group{gid}")
+        if declare(name, gid, f"primary group of {', '.join(primary_users[gid])}"):
+            del u["gid"]
+            u["group"] = name
+        else:  # keep the user, with a private group of its own (GID = UID when that GID is free)
+            new_gid = u["uid"] if u["uid"] not in used_gids and u["uid"] not in by_gid else None
+            if new_gid is None:
+                plan.assumptions.append(f"user {u['name']} keeps GID {gid}: fix its primary group by hand")
+                continue
+            u["gid"] = new_gid
+            used_gids.add(new_gid)
+            plan.assumptions.append(f"user {u['name']} gets a private group with GID {new_gid} instead of {name}")
+    for u in users:
+        wanted = []
+        for g in sorted(facts.get("groups", []), key=lambda g: g["name"]):
+            if u["name"] not in g["members"] or g["gid"] == u.get("gid") or g["name"] == u.get("group"):
+                continue
+            if g["name"] in private and private[g["name"]] == g["gid"]:
+                wanted.append(g["name"])  # another captured user's own group: no declaration needed
+            elif g["name"] in declared or declare(g["name"], g["gid"], f"supplementary group of {u['name']}"):
+                wanted.append(g["name"])
+        if wanted:
+            u["groups"] = wanted
+    return [{"name": n, "gid": g} for n, g in sorted(declared.items(), key=lambda kv: kv[1])]
 
 
 def _filesystems(facts: dict[str, Any], plan: _Plan) -> dict[str, list[dict[str, Any]]]:
@@ -327,6 +397,12 @@ def _filesystems(facts: dict[str, Any], plan: _Plan) -> dict[str, list[dict[str,
         if any(paths_overlap(target, t) for t in taken):
             plan.filesystems_skipped.append({**f, "reason": "overlaps another mount point (or /shared, where "
                                              "software goes)"})
+            continue
+        if kind in ("efs", "fsx_lustre") and data[kind]:
+            label = "EFS" if kind == "efs" else "FSx for Lustre"
+            plan.filesystems_skipped.append({**f, "reason": f"ParallelCluster creates at most one {label} file system "
+                                             f"per cluster ({data[kind][0]['mount_point']} is it): give this one as an "
+                                             f"existing file system (data.{kind}[].file_system_id), or merge the data"})
             continue
         taken.append(target)
         entry: dict[str, Any] = {"mount_point": target}
@@ -424,7 +500,9 @@ def build_template(facts: dict[str, Any]) -> _Plan:
     specs = _software(facts, plan)
     if specs:
         template["software"] = {"spack_packages": specs}
-    users = _users(facts, plan)
+    users, groups = _users(facts, plan)
+    if groups:
+        template["groups"] = groups
     if users:
         template["users"] = users
     data = _filesystems(facts, plan)

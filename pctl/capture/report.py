@@ -11,11 +11,12 @@ MAX_SCRIPT_ROWS = 200  # the per-script table stops here; --json has them all
 
 
 def walltime(minutes: int | None) -> str:
+    """720 -> '12h 00m', 2925 -> '2d 00h 45m', None -> '-' (not stated or unlimited)."""
     if minutes is None:
         return "-"
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
-    return (f"{days}-" if days else "") + f"{hours:02d}:{mins:02d}"
+    return f"{days}d {hours:02d}h {mins:02d}m" if days else f"{hours}h {mins:02d}m"
 
 
 def render_report(build: Build, title: str = "captured cluster") -> str:

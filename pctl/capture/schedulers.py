@@ -195,12 +195,29 @@ def _pbs_chunks(value: str, count_key: str) -> tuple[int, dict[str, str], int]:
     return total, biggest, len(chunks)
 
 
+# PBS/Torque resources that do not size a node: read, and said to be left out (never silently dropped).
+_PBS_NOT_SIZING = {
+    "place": "placement", "host": "host choice", "arch": "architecture", "naccesspolicy": "node access policy",
+    "feature": "node feature", "software": "software licence", "file": "file size limit", "cput": "CPU time limit",
+    "pcput": "per-process CPU time limit", "vmem": "virtual memory limit", "pvmem": "per-process virtual memory limit",
+    "nice": "priority", "epilogue": "epilogue script", "prologue": "prologue script", "qos": "QOS",
+    "partition": "partition", "signal": "signal", "depend": "dependency", "naccess": "node access",
+}
+
+
 def _pbs_resources(r: Request, resource_list: str) -> None:
     # select=... may hold '+' and ':', never ','; the list itself is comma separated.
     for item in resource_list.split(","):
         key, _, value = item.partition("=")
         key = key.strip().lower()
-        if key == "nodes":
+        if not key:
+            continue
+        if key == "procs":
+            # Torque: N processors anywhere in the cluster, not per node.
+            r.tasks = units.int_or_max(value)
+            r.notes.append(f"Torque procs={value}: {value} processors the scheduler may place on any nodes; "
+                           "sized as tasks of one cpu each")
+        elif key == "nodes":
             r.nodes, props, chunks = _pbs_chunks(value, "ppn")
             if "ppn" in props:
                 r.cpus_per_node = units.int_or_max(props["ppn"])
@@ -224,12 +241,18 @@ def _pbs_resources(r: Request, resource_list: str) -> None:
             r.walltime_minutes = units.clock_minutes(value)
         elif key == "mem":
             r.mem_total_mib = units.size_mib(value, "b")
-        elif key in ("pmem", "pvmem"):
+        elif key == "pmem":
             r.mem_per_cpu_mib = units.size_mib(value, "b")
+            if r.mem_per_cpu_mib is None:
+                r.notes.append(f"pmem={value} is not a size pctl reads: ignored")
         elif key == "ncpus":
             r.cpus_per_node = units.int_or_max(value)
         elif key in ("ngpus", "gpus"):
             r.gpus_per_node = units.int_or_max(value)
+        elif key in _PBS_NOT_SIZING:
+            r.notes.append(f"PBS resource {key}={value} ({_PBS_NOT_SIZING[key]}) does not size a node: not captured")
+        else:
+            r.notes.append(f"PBS resource {key}={value} not understood: not captured")
 
 
 def parse_pbs(lines: Iterable[str]) -> Request:

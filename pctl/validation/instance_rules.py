@@ -184,3 +184,24 @@ class PublicOnlyNetworkInterfacesValidator(Validator):
                                      f"{name} has {f.network_cards} network cards, so its nodes get several network "
                                      "interfaces; `networking.public_only` needs one (AWS gives no public IP otherwise)",
                                      "drop `public_only`, or pick a type with one network card")
+
+
+class HeadNodeMemoryValidator(Validator):
+    """pcluster HeadNodeMemorySizeValidator: slurmctld on the head node needs memory for every compute node
+    it may manage: min(total max_count / 25 + 0.6, 16) GB (pcluster's own formula, GB = GiB here)."""
+
+    def check(self, t: Template) -> Iterator[Issue]:
+        f = instance_types.facts(t.compute.head_node)
+        if f is None:
+            return
+        nodes = sum(q.max_count for q in t.compute.queues)
+        required = min(nodes / 25 + 0.6, 16)
+        have = f.memory_mib / 1024
+        if have < required:
+            bigger = [n for n in ("t3.medium", "t3.large", "m6i.large", "m6i.xlarge", "m6i.2xlarge")
+                      if (g := instance_types.facts(n)) and g.memory_mib / 1024 >= required]
+            yield self.issue(("compute", "head_node"),
+                             f"head node {f.name} has {have:g} GiB of memory; ParallelCluster needs at least "
+                             f"{required:.2f} GiB to manage {nodes} compute nodes (the queues' max_count)",
+                             f"use a head node with more memory{', e.g. ' + bigger[0] if bigger else ''}, "
+                             "or lower max_count")

@@ -65,8 +65,8 @@ def script_cmd(paths: tuple[str, ...], as_json: bool, output: str | None, report
                    err=True)
         for path in filter(None, (output, report_path)):
             click.echo(f"  wrote {path}", err=True)
-        if unmapped:
-            click.echo(f"  unmapped: {', '.join(unmapped[:10])}{' ...' if len(unmapped) > 10 else ''}", err=True)
+    if unmapped:  # always named (stderr: stdout may be the template)
+        click.echo(f"unmapped ({len(unmapped)}, not in the template): {', '.join(unmapped)}", err=True)
 
 
 @cli.command("remote")
