@@ -145,12 +145,10 @@ class SshClient:
         keys.save(str(self.known_hosts))
         self.known_hosts.chmod(0o600)
 
-    def _new_client(self) -> paramiko.SSHClient:
+    def _new_client(self, user_file: bool = True) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
-        if not self.known_hosts_given_explicitly():
-            user_file = Path.home() / ".ssh" / "known_hosts"
-            if user_file.exists():
-                client.load_system_host_keys(str(user_file))
+        if user_file and not self.known_hosts_given_explicitly() and self._user_known_hosts().exists():
+            client.load_system_host_keys(str(self._user_known_hosts()))
         if self.known_hosts.exists():
             client.load_host_keys(str(self.known_hosts))
         client.set_missing_host_key_policy(_Policy(self))
@@ -158,6 +156,28 @@ class SshClient:
 
     def known_hosts_given_explicitly(self) -> bool:
         return self.known_hosts != pctl_known_hosts()
+
+    @staticmethod
+    def _user_known_hosts() -> Path:
+        return Path.home() / ".ssh" / "known_hosts"
+
+    def _changed(self, exc: paramiko.BadHostKeyException) -> HostKeyError:
+        """The refusal for a key that differs from a known_hosts entry, naming the file that holds it."""
+        name = host_key_name(self.host, self.port)
+        stale = self.known_hosts
+        user_file = self._user_known_hosts()
+        if not self.known_hosts_given_explicitly() and user_file.exists():
+            try:
+                if name in paramiko.HostKeys(str(user_file)):
+                    stale = user_file
+            except Exception:  # an unreadable user file: name pctl's own
+                pass
+        return HostKeyError(
+            f"HOST KEY CHANGED for {self.host}:{self.port}: it now presents {exc.key.get_name()} "
+            f"{fingerprint(exc.key)}, {stale} has {fingerprint(exc.expected_key)}",
+            "if the head node was replaced, compare with its console output and remove the old "
+            f"entry (ssh-keygen -R '{name}' -f {stale}); otherwise do not connect",
+        )
 
     def connect(self) -> SshClient:
         if self._client is not None:
@@ -167,19 +187,16 @@ class SshClient:
         except paramiko.BadHostKeyException as exc:
             fp = fingerprint(exc.key)
             self.presented_fingerprint = fp
-            if fp in self.expected_fingerprints:
-                # The recorded fingerprint (from this instance's console) wins over a stale
-                # known_hosts entry, e.g. an Elastic IP now pointing at a new head node.
-                self._forget(host_key_name(self.host, self.port))
-                self._client = self._connect_once()
-            else:
-                raise HostKeyError(
-                    f"HOST KEY CHANGED for {self.host}:{self.port}: it now presents {exc.key.get_name()} {fp}, "
-                    f"known_hosts has {fingerprint(exc.expected_key)}",
-                    "if the head node was replaced, compare with its console output and remove the old "
-                    f"entry (ssh-keygen -R '{host_key_name(self.host, self.port)}' -f {self.known_hosts}); "
-                    "otherwise do not connect",
-                ) from None
+            if fp not in self.expected_fingerprints:
+                raise self._changed(exc) from None
+            # The recorded fingerprint (from this instance's console) wins over a stale known_hosts
+            # entry, e.g. an Elastic IP now pointing at a new head node: pctl's own entry is replaced,
+            # the user's ~/.ssh/known_hosts (read, never written) is skipped for this connection.
+            self._forget(host_key_name(self.host, self.port))
+            try:
+                self._client = self._connect_once(user_file=False)
+            except paramiko.BadHostKeyException as again:  # never an "internal error"
+                raise self._changed(again) from None
         return self
 
     def _forget(self, hostname: str) -> None:
@@ -204,9 +221,9 @@ class SshClient:
             raise SshError(f"cannot read the SSH key {self.key_path}: {exc}",
                            "pass an OpenSSH or PEM private key with --key") from None
 
-    def _connect_once(self) -> paramiko.SSHClient:
+    def _connect_once(self, user_file: bool = True) -> paramiko.SSHClient:
         pkey = self._private_key()
-        client = self._new_client()
+        client = self._new_client(user_file)
         try:
             client.connect(
                 self.host,
