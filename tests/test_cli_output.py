@@ -394,3 +394,20 @@ def test_the_stand_in_loader_hands_over_to_the_real_one(monkeypatch):
     assert list(stand_in.get_plugins()) == []  # the real loader ran (no plugin is installed here)
     assert sys.modules["pydantic.plugin._loader"] is not stand_in
     assert stand_in.PYDANTIC_ENTRY_POINT_GROUP == "pydantic"
+
+
+# ---- progress ----------------------------------------------------------------------------------------------
+
+def test_progress_off_a_terminal_is_one_plain_line_per_change(capsys):
+    from pctl.cli.output import progress
+
+    ticks = iter([0.0, 2.5, 4.0])
+    with progress(live=False) as p:
+        p._clock, p._start = (lambda: next(ticks)), 0.0
+        p("creating the stack", done=1, total=23)
+        p("creating the stack", done=1, total=23)  # the same line again: not repeated
+        p("creating the stack", done=5, total=23)
+        p.update("stack complete")
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["[   0.0s] creating the stack (1/23)", "[   2.5s] creating the stack (5/23)",
+                   "[   4.0s] stack complete"]
