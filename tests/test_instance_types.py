@@ -215,3 +215,11 @@ def test_library_templates_pass_the_type_checks():
     for name in library.names():
         report, _ = validate_file(library.path_of(name))
         assert report.errors == [], report.render()
+
+
+def test_head_node_needs_memory_for_the_compute_nodes_it_manages():
+    """pcluster HeadNodeMemorySizeValidator: min(nodes / 25 + 0.6, 16) GB."""
+    (e,) = issues(template("- {name: q, instance_types: [c6i.large], max_count: 36}", head="c1.medium"), "HeadNodeMemory")
+    assert e.field == "compute.head_node" and "2.04 GiB" in e.message and "36 compute nodes" in e.message
+    assert issues(template("- {name: q, instance_types: [c6i.large], max_count: 20}", head="c1.medium"),
+                  "HeadNodeMemory") == []
