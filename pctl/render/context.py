@@ -117,7 +117,7 @@ def build(t: Template, o: RenderOptions) -> dict[str, Any]:
         "closed_to_internet": ssh_cidr is None and opt.is_private(allowed),
     }
 
-    s3_access = _s3_access(t, split_s3_url(scripts_prefix)[0])
+    s3_access = _s3_access(t, *split_s3_url(scripts_prefix))
     queues = []
     for q in t.compute.queues:
         subnet = pick(compute_subnet_id, opt.PLACEHOLDER_SUBNET,
@@ -283,19 +283,39 @@ def node_users(t: Template) -> list[dict[str, Any]]:
             for u in t.users]
 
 
-def _s3_access(t: Template, scripts_bucket: str) -> list[dict[str, Any]]:
-    """One entry per bucket (pcluster keys S3Access by BucketName); write only where a mount asks."""
-    access: dict[str, bool] = {}
+def _s3_access(t: Template, scripts_bucket: str, scripts_key_prefix: str = "") -> list[dict[str, Any]]:
+    """S3Access entries: least privilege per bucket (H7, issue 14).
+
+    - a mounted bucket: read on the whole bucket (mount-s3 lists it), write on the whole bucket only for a
+      read-write mount without a prefix; a read-write mount with a prefix writes under that prefix only
+      (a second entry with KeyName "<prefix>/*": pcluster's policy resource is then bucket/<prefix>/*);
+    - an FSx import bucket: read;
+    - pctl's scripts bucket: read of this cluster's own scripts prefix only (KeyName), never the bucket.
+    """
+    read: dict[str, None] = {}
+    write_all: set[str] = set()
+    write_prefixes: dict[str, dict[str, None]] = {}
     for m in t.data.s3_mounts:
-        access[m.bucket] = access.get(m.bucket, False) or not m.read_only
+        read[m.bucket] = None
+        if not m.read_only:
+            prefix = (m.prefix or "").strip("/")
+            if prefix:
+                write_prefixes.setdefault(m.bucket, {})[prefix] = None
+            else:
+                write_all.add(m.bucket)
     fsx = [f for f in t.data.fsx_lustre if not f.file_system_id]
     fsx += [s.settings for s in t.shared_storage if s.type is StorageType.fsx_lustre and s.created]
     for f in fsx:
         if f.import_path:  # type: ignore[union-attr]
-            access.setdefault(split_s3_url(f.import_path)[0], False)  # type: ignore[union-attr]
-    if scripts_bucket:
-        access.setdefault(scripts_bucket, False)
-    return [{"bucket": b, "write": w} for b, w in access.items()]
+            read.setdefault(split_s3_url(f.import_path)[0], None)  # type: ignore[union-attr]
+    out: list[dict[str, Any]] = [{"bucket": b, "write": b in write_all, "key": None} for b in read]
+    for bucket, prefixes in write_prefixes.items():
+        if bucket not in write_all:
+            out += [{"bucket": bucket, "write": True, "key": f"{p}/*"} for p in prefixes]
+    if scripts_bucket and scripts_bucket not in read:
+        key = f"{scripts_key_prefix.strip('/')}/*" if scripts_key_prefix.strip("/") else None
+        out.append({"bucket": scripts_bucket, "write": False, "key": key})
+    return out
 
 
 def _settings(values: dict[str, Any]) -> dict[str, Any]:
