@@ -173,3 +173,9 @@ def test_the_bake_step_uses_a_registry_image_instead_of_baking(aws, source, imag
     assert (found["image_id"], found["how"], found["created"]) == (image, "registry lab/shared-stack",
                                                                    False)
     assert _existing(aws, "1" * 64, VERSION) is None  # no image anywhere: the caller bakes
+
+
+@pytest.mark.parametrize("name", ["Bad Name", "ok\n", "../escape", "-dash"])
+def test_a_bad_entry_name_is_refused(aws, image, name):
+    with pytest.raises(PctlError, match="not a usable entry name"):
+        ami_registry.entry_for_image(aws, image, name=name)

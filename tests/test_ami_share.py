@@ -189,3 +189,12 @@ def test_cli_copy_twice(aws, image, monkeypatch):
     assert "us-west-2: ami-" in out.output and "(copied)" in out.output
     out = CliRunner().invoke(cli, ["ami", "copy", image, "--to-region", "us-west-2"])
     assert "found, copied earlier" in out.output
+
+
+def test_cli_refuses_a_bad_region_and_an_org_with_an_ou(aws, image):
+    from pctl.cli import cli
+
+    out = CliRunner().invoke(cli, ["ami", "permissions", image, "--region", "us-east-1; rm -rf /"])
+    assert out.exit_code == 1 and "not an AWS region" in str(out.exception)
+    out = CliRunner().invoke(cli, ["ami", "share", image, "--region", "us-east-1", "--org-arn", ORG, "--ou-arn", OU])
+    assert out.exit_code == 1 and "--org-arn and --ou-arn" in str(out.exception)

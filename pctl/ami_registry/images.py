@@ -16,6 +16,8 @@ from pctl.aws.session import account_id, client
 from pctl.errors import PctlError
 from pctl.registry.index import RegistryError
 
+ENTRY_NAME = r"[a-z0-9][a-z0-9._-]{0,63}"
+
 if TYPE_CHECKING:
     import boto3
 
@@ -46,8 +48,12 @@ def entry_for_image(session: boto3.Session, image_id: str, *, name: str | None =
         owner = account_id(session)
     except Exception as exc:
         raise to_pctl_error(exc, "finding the AWS account id") from exc
+    entry_name = name or _default_name(tags)
+    if not re.fullmatch(ENTRY_NAME, entry_name):
+        raise PctlError(f"--name {entry_name!r} is not a usable entry name",
+                        "lowercase letters, digits, '.', '_' or '-', starting with a letter or digit, at most 64")
     return AmiEntry(
-        name=name or _default_name(tags), fingerprint=tags[ami.FINGERPRINT_TAG],
+        name=entry_name, fingerprint=tags[ami.FINGERPRINT_TAG],
         pcluster_version=tags[ami.PCLUSTER_VERSION_TAG], os=tags[ami.PCLUSTER_OS_TAG], arch=tags[ami.ARCH_TAG],
         spack_version=tags[ami.SPACK_VERSION_TAG], spack_target=tags[ami.SPACK_TARGET_TAG],
         packages=ami.image_packages(image), images=images, owner_account=owner,

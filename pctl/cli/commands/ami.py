@@ -56,13 +56,18 @@ def list_(region: str, as_json: bool) -> None:
     if not images:
         click.echo(f"no pctl images in {region}")
         return
+    from pctl.aws.ami import FINGERPRINT_TAG, PCLUSTER_VERSION_TAG, SPACK_TARGET_TAG, tag_dict
+    from pctl.aws.ami_copy import COPIED_FROM_TAG, recorded_copies
+
     rows = []
     for i in images:
-        tags = {t["Key"]: t["Value"] for t in i.get("Tags", [])}
-        fp = next((v for k, v in tags.items() if "fingerprint" in k), "")
-        ver = next((v for k, v in tags.items() if "version" in k), "")
-        rows.append((i["ImageId"], i.get("Name", ""), i.get("State", ""), fp[:12], ver, i.get("CreationDate", "")))
-    print_table(["IMAGE", "NAME", "STATE", "FINGERPRINT", "PCLUSTER", "CREATED"], rows, styles={0: "bold cyan"})
+        tags = tag_dict(i)
+        where = f"copy of {tags[COPIED_FROM_TAG]}" if COPIED_FROM_TAG in tags else ",".join(recorded_copies(i))
+        rows.append((i["ImageId"], i.get("Name", ""), i.get("State", ""), tags.get(FINGERPRINT_TAG, "")[:12],
+                     tags.get(PCLUSTER_VERSION_TAG, ""), tags.get(SPACK_TARGET_TAG, ""), where,
+                     i.get("CreationDate", "")))
+    print_table(["IMAGE", "NAME", "STATE", "FINGERPRINT", "PCLUSTER", "TARGET", "COPIES", "CREATED"], rows,
+                styles={0: "bold cyan"})
 
 
 def _image(i: dict) -> dict:
@@ -95,13 +100,14 @@ def delete(image_id: str, region: str, yes: bool) -> None:
 def _session(region: str | None):  # noqa: ANN202 - boto3.Session
     import os
 
+    from pctl.aws.ami_copy import check_region
     from pctl.aws.session import make_session
     from pctl.errors import PctlError
 
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         raise PctlError("no region", "pass --region (the image's region)")
-    return make_session(region)
+    return make_session(check_region(region))
 
 
 def _audience_options(f):  # noqa: ANN001, ANN202 - click decorator stack
@@ -124,10 +130,9 @@ def _check_org_xor(org_arns: tuple[str, ...], ou_arns: tuple[str, ...]) -> None:
 @cli.command("share")
 @click.argument("image_id")
 @_audience_options
-@click.option("--yes", is_flag=True, help="Do not ask (a public share still needs --public typed on purpose).")
 @json_option("Print the result as one JSON document (pctl.ami-share/v1).")
 def share(image_id: str, accounts: tuple[str, ...], org_arns: tuple[str, ...], ou_arns: tuple[str, ...],
-          public: bool, region: str | None, yes: bool, as_json: bool) -> None:
+          public: bool, region: str | None, as_json: bool) -> None:
     """Let accounts, an organization/OU, or everyone launch IMAGE_ID (and copy its snapshots).
 
     Accounts get the launch permission and create-volume permission on the image's snapshots; an
@@ -151,7 +156,7 @@ def share(image_id: str, accounts: tuple[str, ...], org_arns: tuple[str, ...], o
                              show_default=False, err=True)
         if typed.strip() != name:
             raise PctlError("the name did not match; nothing was shared", "type it exactly")
-    elif not yes and not as_json:
+    elif not as_json:
         click.echo(f"Sharing {image_id} in {session.region_name} with: "
                    + ", ".join(next(iter(p.values())) for p in who.launch_permissions()), err=True)
     result = ami_share.share(session, image_id, who)
