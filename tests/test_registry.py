@@ -446,3 +446,26 @@ def test_malformed_or_deep_index_keeps_the_last_good_copy_and_says_why(home: Pat
     assert "index.json" in result.message
     assert "\x1b" not in result.message
     assert [f.entry.name for f in search()] == ["genomics", "gromacs"]  # still served from the good pin
+
+
+def test_a_registry_template_with_yaml_tricks_is_a_located_error_through_the_same_loader(
+        home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Its checksum passes (the publisher indexed the bytes), then the template loader refuses it: exit 1."""
+    from pctl.cli import main
+
+    bomb = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(f'*{chr(97 + i)}' for _ in range(9))}]\n" for i in range(8))
+    pub = Publisher(tmp_path, "tricks")
+    pub.write("bomb.yaml", bomb)
+    data = bomb.encode()
+    pub.write("index.json", json.dumps([{"name": "bomb", "path": "bomb.yaml", "sha256": hashlib.sha256(data).hexdigest()}]))
+    pub.publish(index=False)
+    add_source("tricks", pub.url)
+    [result] = update()
+    assert result.status == "cloned"
+    target = tmp_path / "bomb-out.yaml"
+    with pytest.raises(SystemExit) as exit_:
+        main(["registry", "pull", "bomb", "-o", str(target)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1 and "anchors" in err and ":1:" in err
+    assert "internal error" not in err.lower() and not target.exists()
