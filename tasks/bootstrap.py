@@ -82,8 +82,6 @@ def teardown(name: str, region: str) -> int:
 
 
 def _is_empty(session: Any, bucket: str) -> bool:
-    from pctl.aws.session import client
+    from pctl.aws.bucket import is_empty  # with ExpectedBucketOwner (issue 14)
 
-    s3 = client(session, "s3")
-    return not s3.list_object_versions(Bucket=bucket, MaxKeys=1).get("Versions") and \
-        not s3.list_objects_v2(Bucket=bucket, MaxKeys=1).get("KeyCount")
+    return is_empty(session, bucket)

@@ -168,8 +168,10 @@ def owners(session: boto3.Session, resources: Iterable[Resource]) -> dict[Resour
 
 
 def bucket_tags(session: boto3.Session, bucket: str) -> dict[str, str]:
+    from pctl.aws.bucket import expected_owner
+
     try:
-        return tag_dict(client(session, "s3").get_bucket_tagging(Bucket=bucket)["TagSet"])
+        return tag_dict(client(session, "s3").get_bucket_tagging(Bucket=bucket, **expected_owner(session))["TagSet"])
     except Exception as exc:
         if error_code(exc) in ("NoSuchTagSet", "NoSuchTagSetError"):
             return {}
