@@ -154,11 +154,13 @@ def _run(ssh: SshClient, cmd: str, timeout: float, stdin: str | None = None):
 def wait_for_install(
     ssh: SshClient, template: Template, report: VerifyReport, *, wait_timeout_s: float, poll_s: float,
     sleep: Callable[[float], None] = time.sleep,
-) -> bool:
+) -> bool | str:
+    """Wait (bounded) for install.done: True when there, "fake" when a `spack install --fake` wrote it
+    (its `install args:` line), False on install.failed or a timeout (a check says which)."""
     status_dir = f"{template.spack_root}/{SOFTWARE_STATUS_DIR}"
     done, failed, log = (f"{status_dir}/{n}" for n in (INSTALL_DONE, INSTALL_FAILED, INSTALL_LOG))
     cmd = (
-        f"if [ -f {shlex.quote(done)} ]; then echo done; "
+        f"if [ -f {shlex.quote(done)} ]; then echo done; cat {shlex.quote(done)}; "
         f"elif [ -f {shlex.quote(failed)} ]; then echo failed; tail -n 5 {shlex.quote(failed)}; "
         f"else echo pending; tail -n 1 {shlex.quote(log)} 2>/dev/null; fi"
     )
@@ -168,8 +170,10 @@ def wait_for_install(
         result = _run(ssh, cmd, timeout=30)
         state, _, rest = result.stdout.strip().partition("\n")
         if state == "done":
-            report.add("software install", True, f"{done} present after {time.monotonic() - started:.0f}s")
-            return True
+            fake = bool(re.search(r"^install args:.*(?<!\S)--fake(?!\S)", rest, re.M))
+            report.add("software install", True, f"{done} present after {time.monotonic() - started:.0f}s"
+                       + (" (spack install --fake: programs are not built)" if fake else ""))
+            return "fake" if fake else True
         if state == "failed":
             report.add("software install", False, f"install failed ({failed}): {rest.strip()[-300:]}")
             return False
@@ -213,12 +217,15 @@ def _module_results(output: str) -> dict[str, list[str]]:
     return results
 
 
-def check_modules(ssh: SshClient, template: Template, report: VerifyReport, *, timeout: float = 120) -> None:
+def check_modules(ssh: SshClient, template: Template, report: VerifyReport, *, timeout: float = 120,
+                  fake_install: bool = False) -> None:
     """`module avail` lists modules, and every package's module loads and its probe runs.
 
     One round trip: the check script runs in a login shell (as users' jobs see `module`). A module
     the Lmod hierarchy puts under an MPI is loaded after that MPI: the template's MPI first, then any
-    MPI module the tree holds; the detail says which.
+    MPI module the tree holds; the detail says which. After a `spack install --fake` (install.done
+    says so) a probe whose program does not exist (exit 127) is skipped, not failed: the module must
+    still load.
     """
     avail = _run(ssh, "module -t avail", timeout=timeout)
     listed = [ln.strip() for ln in avail.output.splitlines() if ln.strip() and not ln.strip().endswith((":", "/"))]
@@ -240,6 +247,8 @@ def check_modules(ssh: SshClient, template: Template, report: VerifyReport, *, t
         probe = PROBES.get(pkg.name)
         if probe is None:
             report.add(name, True, f"loads{after} (no probe known for this package)")
+        elif rc == "127" and fake_install:
+            report.add(name, True, f"loads{after}; probe `{probe.command}` skipped: fake install (nothing built)")
         elif rc != "0":
             report.add(name, False, f"loads{after}; `{probe.command}` failed: {_first_line(out)}")
         elif probe.shows_version and pkg.version and pkg.version not in out:
@@ -427,10 +436,10 @@ def verify_cluster_node(
 ) -> VerifyReport:
     """Every check, in order; a failed check does not stop the others (the report lists them all)."""
     report = VerifyReport(target=ssh.target)
-    if template.software.spack_packages and wait_for_install(
-        ssh, template, report, wait_timeout_s=wait_timeout_s, poll_s=poll_s, sleep=sleep
-    ):
-        check_modules(ssh, template, report)
+    installed = template.software.spack_packages and wait_for_install(
+        ssh, template, report, wait_timeout_s=wait_timeout_s, poll_s=poll_s, sleep=sleep)
+    if installed:
+        check_modules(ssh, template, report, fake_install=installed == "fake")
     check_users(ssh, template, report)
     check_mounts(ssh, template, report)
     check_jobs(ssh, template, report, job_timeout_s=job_timeout_s, poll_s=min(poll_s, 2), sleep=sleep)
