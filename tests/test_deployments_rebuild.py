@@ -27,7 +27,7 @@ pytestmark = [
 def _image_with_starter_fingerprint(region: str) -> tuple[str, str]:
     import boto3
 
-    from pctl.aws.ami import FINGERPRINT_TAG, current_fingerprint
+    from pctl.aws.ami import FINGERPRINT_TAG, PCLUSTER_BUILD_STATUS_TAG, current_fingerprint
     from pctl.library import path_of
     from pctl.model.loader import load_template
     from pctl.pcluster_engine import installed_version
@@ -38,7 +38,9 @@ def _image_with_starter_fingerprint(region: str) -> tuple[str, str]:
     base = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     instance = ec2.run_instances(ImageId=base, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"][0]
     image = ec2.create_image(InstanceId=instance["InstanceId"], Name="pctl-starter-baked")["ImageId"]
-    ec2.create_tags(Resources=[image], Tags=[{"Key": FINGERPRINT_TAG, "Value": fp}])
+    # A finished bake also carries pcluster's build-status tag (pctl counts an image as usable only then).
+    ec2.create_tags(Resources=[image], Tags=[{"Key": FINGERPRINT_TAG, "Value": fp},
+                                             {"Key": PCLUSTER_BUILD_STATUS_TAG, "Value": "available"}])
     return image, fp
 
 
