@@ -179,3 +179,11 @@ def test_the_bake_step_uses_a_registry_image_instead_of_baking(aws, source, imag
 def test_a_bad_entry_name_is_refused(aws, image, name):
     with pytest.raises(PctlError, match="not a usable entry name"):
         ami_registry.entry_for_image(aws, image, name=name)
+
+
+def test_a_deleted_copy_is_not_published(aws, source, image):
+    from pctl.aws.ami import delete_image
+
+    copy = copy_image(aws, image, "eu-west-1", poll_s=0.01, timeout_s=10, log=lambda _m: None)
+    delete_image(aws.__class__(region_name="eu-west-1"), copy.image_id)
+    assert ami_registry.entry_for_image(aws, image).images == {"us-east-1": image}

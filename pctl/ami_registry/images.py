@@ -43,7 +43,10 @@ def entry_for_image(session: boto3.Session, image_id: str, *, name: str | None =
     if missing:
         raise PctlError(f"{image_id} lacks the tags {', '.join(missing)}: only images baked by this pctl can be "
                         "published", "bake it again with `pctl ami build TEMPLATE`")
-    images = {session.region_name: image_id, **recorded_copies(image)}
+    images = {session.region_name: image_id}
+    for region, copy_id in recorded_copies(image).items():  # a copy deleted since (a rolled-back create) is left out
+        if launchable(session, copy_id, region) is not None:
+            images[region] = copy_id
     try:
         owner = account_id(session)
     except Exception as exc:
