@@ -411,3 +411,17 @@ def test_progress_off_a_terminal_is_one_plain_line_per_change(capsys):
     err = capsys.readouterr().err.splitlines()
     assert err == ["[   0.0s] creating the stack (1/23)", "[   2.5s] creating the stack (5/23)",
                    "[   4.0s] stack complete"]
+
+
+def test_outcome_cells_are_coloured_only_where_colour_is_on(monkeypatch):
+    from pctl.cli.output import outcome
+
+    @click.command()
+    def show() -> None:
+        print_table(("CHECK", "RESULT"), [("module zlib", outcome(True)), ("module fftw", outcome(False))])
+
+    plain = CliRunner().invoke(show, color=True).output
+    assert not ANSI.search(plain) and plain.splitlines()[-1].split() == ["module", "fftw", "FAIL"]
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    coloured = CliRunner().invoke(show, color=True).output
+    assert "\x1b[1;31mFAIL" in coloured and "\x1b[32mok" in coloured

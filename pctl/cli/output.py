@@ -105,7 +105,7 @@ def make_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *,
     table = Table(box=_box(fancy), show_edge=False, pad_edge=False, show_footer=footer is not None,
                   header_style="bold" if fancy else "", footer_style="bold" if fancy else "",
                   title=title, title_justify="left", padding=(0, 1, 0, 0))
-    cells = [[_cell(c) for c in row] for row in rows]
+    cells = [[_cell(c, fancy) for c in row] for row in rows]
     for i, header in enumerate(headers):
         # A column is never narrower than its longest word: a narrow terminal wraps cells between words
         # and never splits a URL, an id or a path (the terminal wraps an over-long line instead).
@@ -118,11 +118,29 @@ def make_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *,
     return table
 
 
-def _cell(value: object):  # noqa: ANN202 - rich.text.Text
+class Styled:
+    """A table cell with its own style, e.g. `Styled("FAIL", "bold red")`: styled only where colour is on."""
+
+    __slots__ = ("style", "value")
+
+    def __init__(self, value: object, style: str) -> None:
+        self.value, self.style = value, style
+
+    def __str__(self) -> str:
+        return "" if self.value is None else str(self.value)
+
+
+def outcome(ok: bool, yes: str = "ok", no: str = "FAIL") -> Styled:
+    """A pass/fail cell: `yes` in green, `no` in bold red (plain text off a terminal)."""
+    return Styled(yes, "green") if ok else Styled(no, "bold red")
+
+
+def _cell(value: object, fancy: bool = False):  # noqa: ANN202 - rich.text.Text
     from rich.text import Text
 
     # Text, not markup: values such as "[default]" or "alice@host" are printed as written.
-    return Text("" if value is None else str(value))
+    style = value.style if fancy and isinstance(value, Styled) else ""
+    return Text("" if value is None else str(value), style=style)
 
 
 def _render(renderable: object, *, color: bool, width: int) -> str:
@@ -174,10 +192,6 @@ def styled(text: str, style: str, *, err: bool = False) -> str:
     return _render(Text(text, style=style), color=True, width=PLAIN_WIDTH)
 
 
-def status_style(ok: bool | None) -> str:
-    return {True: "green", False: "bold red", None: "yellow"}[ok]
-
-
 # ---- JSON documents -------------------------------------------------------------------------------
 
 def document(kind: str, **payload: Any) -> dict[str, Any]:
@@ -205,7 +219,7 @@ def json_option(help: str = "Print one JSON document (its `schema` key names the
 from pctl.words import counts, plural  # noqa: E402  - re-exported for commands
 
 __all__ = ["color_enabled", "console", "counts", "document", "echo_json", "emit_json", "json_option", "make_table",
-           "plural", "print_table", "progress", "ProgressLines", "styled", "table"]
+           "outcome", "plural", "print_table", "progress", "ProgressLines", "Styled", "styled", "table"]
 
 
 # ---- progress -------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pctl.cli.output import emit_json, json_option, print_table
+from pctl.cli.output import emit_json, json_option, outcome, print_table
 
 
 @click.group("pcluster")
@@ -61,7 +61,7 @@ def check_(as_json: bool) -> None:
     if as_json:
         emit_json("pcluster-check", ok=all(i.ok for i in items), checks=[i.__dict__ for i in items])
     else:
-        print_table(("CHECK", "OK", "DETAIL"), [(i.name, "yes" if i.ok else "NO", i.detail) for i in items])
+        print_table(("CHECK", "OK", "DETAIL"), [(i.name, outcome(i.ok, "yes", "NO"), i.detail) for i in items])
         for i in items:
             if not i.ok and i.hint:
                 click.echo(f"  {i.name}: {i.hint}", err=True)

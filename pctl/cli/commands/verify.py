@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pctl.cli.commands.completion import complete_template
-from pctl.cli.output import emit_record, json_flag, plural, print_table, wants_json
+from pctl.cli.output import emit_record, json_flag, outcome, plural, print_table, wants_json
 
 
 @click.command("verify")
@@ -85,8 +85,7 @@ def _run_local(name, host, port, user, key_path, template_path, expected_fingerp
     if wants_json():
         emit_record("verify", report.to_dict())
     else:
-        print_table(["CHECK", "RESULT", "DETAIL"], [(c.name, "ok" if c.ok else "FAIL", c.detail) for c in report.checks],
-                    styles={1: "bold"})
+        print_table(["CHECK", "RESULT", "DETAIL"], [(c.name, outcome(c.ok), c.detail) for c in report.checks])
     if not report.ok:
         raise failure(report)
     if not wants_json():
