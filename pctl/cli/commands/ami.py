@@ -38,7 +38,8 @@ def build(template: str, region: str | None, force: bool, timeout_minutes: int, 
                                                 subnet_id=subnet_id))
     if result.get("warning"):
         click.echo(f"WARNING: {result['warning']}", err=True)
-    click.echo(f"{result['image_id']}  ({'baked' if result['created'] else 'reused'}, fingerprint {result['fingerprint'][:12]})")
+    how = result.get("how") or ("baked" if result["created"] else "reused")
+    click.echo(f"{result['image_id']}  ({how}, fingerprint {result['fingerprint'][:12]})")
 
 
 @cli.command("list")
