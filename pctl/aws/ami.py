@@ -305,7 +305,13 @@ def bake_image(
         chosen = {k: v for k, v in tags.items()
                   if (role == "image" or not k.startswith("parallelcluster:"))
                   and (complete or k != PCLUSTER_BUILD_STATUS_TAG)}
-        return [{"Key": k, "Value": v} for k, v in {**chosen, "Name": f"pctl-{name}-{role}", "pctl:role": role}.items()]
+        # pctl:owner (issue 14, H7): the leftover sweep finds a builder a kill -9 left unrecorded by its tags,
+        # and never another installation's.
+        from pctl.aws.ownership import OWNER_TAG
+        from pctl.state import owner_id
+
+        mine = {**chosen, "Name": f"pctl-{name}-{role}", "pctl:role": role, OWNER_TAG: owner_id()}
+        return [{"Key": k, "Value": v} for k, v in mine.items()]
 
     root = base_record.get("RootDeviceName", "/dev/xvda")
     try:
