@@ -82,8 +82,10 @@ class Cluster:
         t = time.monotonic()
         cache = rootfs.cache_dir()
         lower = rootfs.rootfs(image)
-        spack = spack_source.bare_repo(cache)
         timings["rootfs"] = time.monotonic() - t
+        t = time.monotonic()
+        spack = spack_source.bare_repo(cache)
+        timings["spack-repo"] = time.monotonic() - t
 
         self._layout(template, image, lower, spack, source)
         t = time.monotonic()

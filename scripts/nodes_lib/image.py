@@ -33,7 +33,7 @@ UBUNTU2204 = Image(
         "gcc", "g++", "make", "patch", "file", "bzip2", "xz-utils", "unzip", "gzip", "tar",
         "ca-certificates", "curl", "git", "gnupg", "python3", "python3-venv", "sudo",
         "environment-modules", "tcl",
-        "munge", "slurmctld", "slurmd", "slurm-client",
+        "munge", "slurmctld", "slurmd", "slurm-client", "libslurm-dev",
         "openssh-server",
     ),
     module_system="environment-modules",

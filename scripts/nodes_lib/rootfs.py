@@ -21,7 +21,7 @@ from pathlib import Path
 from nodes_lib import image as img
 from nodes_lib.proc import NodesError, log, run
 
-BUILD_VERSION = "3"  # bump when the build steps below change what a cached tree holds
+BUILD_VERSION = "4"  # bump when the build steps below change what a cached tree holds
 SPACK_PYTHON = "/opt/pctl-nodes/spack-python"  # venv in every node: SPACK_PYTHON, clingo importable
 
 
@@ -94,7 +94,10 @@ for f in /usr/bin/s*; do
     case $(basename "$f") in sacct|sacctmgr|salloc|sattach|sbatch|sbcast|scancel|scontrol|scrontab|sdiag|sinfo|sprio|squeue|sreport|srun|sshare|sstat|strigger|sview) ln -sf "$f" /opt/slurm/bin/ ;; esac
 done
 ln -sf /usr/sbin/slurmctld /usr/sbin/slurmd /usr/sbin/slurmstepd /opt/slurm/sbin/ 2>/dev/null || true
-ln -sfn /usr/lib/x86_64-linux-gnu /opt/slurm/lib
+mkdir -p /opt/slurm/lib
+ln -sfn /usr/lib/x86_64-linux-gnu/slurm-wlm /opt/slurm/lib/slurm  # plugins and libslurmfull.so, as ParallelCluster's
+for f in /usr/lib/x86_64-linux-gnu/libslurm.so*; do [ -e "$f" ] && ln -sf "$f" /opt/slurm/lib/; done
+ln -sfn /usr/include /opt/slurm/include  # slurm/slurm.h, slurm/slurm_version.h (libslurm-dev)
 ln -sf /opt/slurm/etc/slurm.conf /etc/slurm/slurm.conf
 printf 'PATH=/opt/slurm/bin:$PATH\nexport PATH\n' > /etc/profile.d/slurm.sh
 # Spack's python: a venv of the node's own python3 with clingo from the wheels the host fetched.
@@ -137,7 +140,8 @@ def rootfs(image: img.Image) -> Path:
         (tmp / dest.lstrip("/")).write_text(body)
     for hook in img.UNHOOK:
         (tmp / hook.lstrip("/")).unlink(missing_ok=True)
-    missing = [p for p in ("opt/slurm/bin/sbatch", "usr/bin/tini", "etc/munge", "usr/share/lmod/lmod/init/bash") if not os.path.lexists(tmp / p)]
+    missing = [p for p in ("opt/slurm/bin/sbatch", "usr/bin/tini", "etc/munge", "usr/share/lmod/lmod/init/bash",
+                                 "usr/include/slurm/slurm_version.h") if not os.path.lexists(tmp / p)]
     if missing:
         raise NodesError(f"the root filesystem build in {tmp} lacks {', '.join(missing)}")
     (tmp / ".pctl-nodes-image").write_text("\n".join(img.all_packages(image)) + "\n")

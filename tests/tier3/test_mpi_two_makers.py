@@ -13,7 +13,7 @@ import pytest
 from tests.tier3 import checks
 from tests.tier3.cluster import up
 
-pytestmark = [pytest.mark.tier3, pytest.mark.slow]
+pytestmark = [pytest.mark.tier3, pytest.mark.slow, pytest.mark.timeout(2400)]
 TEMPLATE = Path(__file__).with_name("mpi-two-makers.yaml")
 
 

@@ -11,7 +11,7 @@ import pytest
 from tests.tier3 import checks
 from tests.tier3.cluster import REPO, up
 
-pytestmark = [pytest.mark.tier3, pytest.mark.slow]
+pytestmark = [pytest.mark.tier3, pytest.mark.slow, pytest.mark.timeout(2400)]
 TEMPLATE = REPO / "templates" / "starter.yaml"
 
 
