@@ -28,6 +28,7 @@ from nodes_lib.proc import NodesError, log
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = Path("/tmp/pctl-nodes")
+OURS = {"cluster.json", "rendered", "fs", "s3", "nodes", "ssh"}  # all that D may hold
 ACTION_TIMEOUT = 2100  # s: ParallelCluster 3.16's wait for a node's bootstrap (DevSettings.Timeouts)
 
 
@@ -71,12 +72,12 @@ class Cluster:
             raise NodesError(f"a cluster is already up in {self.dir}; run scripts/nodes down --dir {self.dir} first")
         if self.dir.exists() and any(self.dir.iterdir()):
             self.down(quiet=True)
-        for port in (services.SSH_PORT, services.SLURMCTLD_PORT, services.SLURMD_PORT):
-            if _port_busy(port):
-                raise NodesError(f"port {port} on 127.0.0.1 is in use (another scripts/nodes cluster?)")
         from nodes_lib.render import render_for_nodes
 
         template, image, source = render_for_nodes(template_ref, self.dir / "rendered")
+        for port in (services.SSH_PORT, services.SLURMCTLD_PORT, services.SLURMD_PORT):
+            if _port_busy(port):
+                raise NodesError(f"port {port} on 127.0.0.1 is in use (another scripts/nodes cluster?)")
         timings: dict[str, float] = {"render": time.monotonic() - t0}
 
         t = time.monotonic()
@@ -298,6 +299,10 @@ usermod -p '*' {user}
                 if (child / "init.pid").exists():
                     Node(child.name, child, Path("/nonexistent")).stop()
         if self.dir.exists():
+            foreign = sorted(p.name for p in self.dir.iterdir() if p.name not in OURS)
+            if foreign:
+                raise NodesError(f"{self.dir} holds files scripts/nodes did not make ({', '.join(foreign[:5])}); "
+                                 "not removing it: pick another --dir")
             # --one-file-system: never follow into anything mounted under D (there should be nothing).
             subprocess.run(["rm", "-rf", "--one-file-system", "--", str(self.dir)], check=False)
         if not quiet:

@@ -99,6 +99,7 @@ ln -sfn /usr/lib/x86_64-linux-gnu/slurm-wlm /opt/slurm/lib/slurm  # plugins and 
 for f in /usr/lib/x86_64-linux-gnu/libslurm.so*; do [ -e "$f" ] && ln -sf "$f" /opt/slurm/lib/; done
 ln -sfn /usr/include /opt/slurm/include  # slurm/slurm.h, slurm/slurm_version.h (libslurm-dev)
 ln -sf /opt/slurm/etc/slurm.conf /etc/slurm/slurm.conf
+# shellcheck disable=SC2016  # $PATH is for the profile snippet to expand, not for this script
 printf 'PATH=/opt/slurm/bin:$PATH\nexport PATH\n' > /etc/profile.d/slurm.sh
 # Spack's python: a venv of the node's own python3 with clingo from the wheels the host fetched.
 if [ -d /tmp/pctl-wheels ] && ls /tmp/pctl-wheels/clingo-*.whl >/dev/null 2>&1; then
