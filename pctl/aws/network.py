@@ -14,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pctl.aws.errors import DeleteError, error_code, is_not_found, to_pctl_error
-from pctl.aws.ownership import OWNER_TAG, describe_owner, foreign, refuse_foreign
-from pctl.aws.resource import KINDS, Resource
+from pctl.aws.deleters import delete_resources
+from pctl.aws.errors import error_code, to_pctl_error
+from pctl.aws.ownership import OWNER_TAG, refuse_foreign
+from pctl.aws.resource import Resource
 from pctl.aws.session import client
 from pctl.aws.waiting import DEFAULT_POLL_S, wait_until
 from pctl.errors import AwsError
@@ -401,68 +402,4 @@ def delete_network(session: boto3.Session, cluster_name: str, *, timeout_s: floa
         resources = tagged_network_resources(session, cluster_name, owner)
     except Exception as exc:
         raise to_pctl_error(exc, f"looking up the network of cluster {cluster_name}") from exc
-    return delete_resources(session, resources, timeout_s=timeout_s, poll_s=poll_s)
-
-
-def delete_resources(
-    session: boto3.Session,
-    resources: list[Resource],
-    *,
-    wait: bool = True,
-    timeout_s: float = 900,
-    poll_s: float = DEFAULT_POLL_S,
-    owner: str | None = None,
-) -> list[Resource]:
-    """Delete ``resources`` dependents-first, waiting where AWS needs it. Already-gone ones are skipped.
-
-    A resource carrying another installation's ``pctl:owner`` is never deleted: the others are, then
-    DeleteError names the foreign ones and whose they are (``remaining``).
-
-    Returns the resources actually deleted. On a failure raises DeleteError carrying what was deleted
-    before it and what remains, so the caller can update its state and re-run.
-    """
-    from pctl.aws.deleters import DELETERS
-
-    order = {kind: i for i, kind in enumerate(KINDS)}
-    pending = sorted(dict.fromkeys(resources), key=lambda r: order[r.kind])
-    owner = _owner(owner)
-    try:
-        theirs = foreign(session, pending, owner)
-    except Exception as exc:
-        raise DeleteError(f"could not check who owns the resources to delete: {to_pctl_error(exc, 'tags').args[0]}",
-                          "re-run the delete", [], pending) from exc
-    pending = [r for r in pending if r not in theirs]
-    deleted: list[Resource] = []
-    for i, res in enumerate(pending):
-        s = session if res.region == session.region_name else _regional(session, res.region)
-        try:
-            gone_before = DELETERS[res.kind](s, res, wait=wait, timeout_s=timeout_s, poll_s=poll_s)
-        except Exception as exc:
-            if is_not_found(exc):
-                continue
-            err = to_pctl_error(exc, f"deleting {res}")
-            raise DeleteError(
-                err.args[0], err.hint or "Re-run the delete; resources already removed are skipped.",
-                deleted, pending[i:],
-            ) from exc
-        if not gone_before:
-            deleted.append(res)
-    if theirs:
-        whose = ", ".join(f"{r.kind} {r.id} ({describe_owner(o)})" for r, o in theirs.items())
-        raise DeleteError(f"not deleted, they belong to another pctl installation: {whose}; this installation is {owner}",
-                          "they are not this installation's to delete: their owner must delete them",
-                          deleted, list(theirs))
-    return deleted
-
-
-def _regional(session: boto3.Session, region: str) -> boto3.Session:
-    import boto3
-
-    creds = session.get_credentials()
-    frozen = creds.get_frozen_credentials() if creds else None
-    return boto3.Session(
-        region_name=region,
-        aws_access_key_id=frozen.access_key if frozen else None,
-        aws_secret_access_key=frozen.secret_key if frozen else None,
-        aws_session_token=frozen.token if frozen else None,
-    )
+    return delete_resources(session, resources, timeout_s=timeout_s, poll_s=poll_s, owner=owner)
