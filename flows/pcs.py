@@ -91,6 +91,8 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
 
             step = "PCS cluster"
             out = pcs.apply(name, region, plan, refs, request.timeout_minutes)
+            step = "login node"
+            pcs.record_login_node(name, region)
         except BaseException as exc:
             _fail(name, step, exc, undo if rollback else None)
             raise
@@ -101,9 +103,14 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
             s.last_error = None
 
         st = state.update(name, _done)
-    log(f"PCS cluster {name} is ACTIVE: log in through the login node group's instance")
+    if request.verify and st.head_node_public_ip:
+        from flows.create import _verify
+
+        _verify(name)
+    log(f"PCS cluster {name} is ACTIVE" + (f": ssh {st.ssh_user}@{st.head_node_public_ip}"
+                                            if st.head_node_public_ip else ""))
     return {"name": name, "region": region, "status": st.status, "platform": "pcs",
-            "pcs_cluster_id": out["cluster:id"], "warnings": [],
+            "pcs_cluster_id": out["cluster:id"], "login_node_public_ip": st.head_node_public_ip, "warnings": [],
             "resources": [r.model_dump() for r in st.resources]}
 
 

@@ -91,6 +91,41 @@ def apply(name: str, region: str, plan: dict[str, Any], refs: dict[str, str],
     return out
 
 
+@task(name="pcs-login-node", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES,
+      retry_delay_seconds=AWS_RETRY_DELAYS, retry_condition_fn=transient_failure)
+def record_login_node(name: str, region: str, attempts: int = 3) -> dict[str, Any] | None:
+    """Record the login node's address and SSH host key fingerprints (from its console output) in state,
+    where `pctl verify NAME` finds them. Never fails the create: without them verify asks for flags."""
+    import time
+
+    from pctl import state
+    from pctl.aws.hostkeys import console_fingerprints
+    from pctl.aws.session import client
+    from pctl.pcs.login import login_instance
+
+    session = _session(region)
+    node = None
+    for attempt in range(attempts):
+        node = login_instance(client(session, "ec2"), name)
+        if node or attempt == attempts - 1:
+            break
+        time.sleep(poll_seconds(20))
+    if node is None:
+        log(f"login node of {name}: no running instance yet; `pctl verify {name}` needs --host later")
+        return None
+    fingerprints = console_fingerprints(session, node["instance_id"])
+
+    def _record(s: state.ClusterState) -> None:
+        s.head_node_instance_id = node["instance_id"]
+        s.head_node_public_ip, s.head_node_private_ip = node["public_ip"], node["private_ip"]
+        s.host_key_fingerprints = fingerprints
+
+    state.update(name, _record)
+    log(f"login node {node['instance_id']} ({node['public_ip'] or node['private_ip']}); "
+        f"{len(fingerprints)} SSH host key fingerprints recorded")
+    return node
+
+
 @task(name="pcs-status", cache_policy=NO_CACHE, tags=AWS_TAGS)
 def status(name: str, region: str) -> dict[str, Any] | None:
     """PCS's own states of the cluster, its node groups and queues (None: no such PCS cluster)."""

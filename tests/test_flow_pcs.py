@@ -30,16 +30,20 @@ networking: {ssh_allowed_cidr: 203.0.113.0/24}
 
 
 @pytest.fixture
-def world(prefect_server, aws_endpoint, tmp_path, monkeypatch, fast_task_retries, pcs_service):
+def pcs_amis(monkeypatch):
+    """Like a real region: AWS's PCS sample AMIs are there, owned by Amazon. Requested before
+    aws_endpoint, whose reset loads moto's AMI list (moto reloads its cached backends at reset time)."""
     import moto.ec2.models.amis as moto_amis
 
-    import tasks.pcs
-    from tests.fixtures.moto_server import reset_moto
     from tests.fixtures.pcs import pcs_sample_ami_entries
 
-    # Like a real region: AWS's PCS sample AMIs are there, owned by Amazon.
     monkeypatch.setattr(moto_amis, "AMIS", [*moto_amis.AMIS, *pcs_sample_ami_entries()])
-    reset_moto(aws_endpoint)
+
+
+@pytest.fixture
+def world(prefect_server, pcs_amis, aws_endpoint, tmp_path, monkeypatch, fast_task_retries, pcs_service):
+    import tasks.pcs
+
     monkeypatch.setenv("PCTL_HOME", str(tmp_path / "pctl"))
     for attr in ("node_resources", "apply", "delete"):
         monkeypatch.setattr(tasks.pcs, attr, getattr(tasks.pcs, attr).with_options(retry_delay_seconds=0))
@@ -60,6 +64,8 @@ def left_in_aws() -> dict[str, list[str]]:
         "launch_templates": [t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]],
         "efs": [f["FileSystemId"] for f in boto3.client("efs").describe_file_systems()["FileSystems"]],
         "profiles": [p["InstanceProfileName"] for p in boto3.client("iam").list_instance_profiles()["InstanceProfiles"]],
+        "instances": [i["InstanceId"] for r in ec2.describe_instances(Filters=tag)["Reservations"]
+                      for i in r["Instances"] if i["State"]["Name"] != "terminated"],
         "objects": [o["Key"] for b in boto3.client("s3").list_buckets()["Buckets"]
                     for o in boto3.client("s3").list_objects_v2(Bucket=b["Name"]).get("Contents", [])],
     }
@@ -87,6 +93,9 @@ def test_create_then_delete_leaves_nothing(world):
     assert left_in_aws()["efs"]  # /shared is an EFS on PCS
     st = state.get("pcsflow")
     assert st.platform == "pcs"
+    # PCS ran the login group's instance from pctl's launch template: verify finds it in state
+    login = next(g for g in world.groups.values() if g["name"] == "login")
+    assert st.head_node_instance_id == world.instances[login["id"]][0] and st.head_node_private_ip
 
     delete_cluster(DeleteRequest(name="pcsflow", yes=True, timeout_minutes=1))
     assert world.left() == 0
