@@ -427,6 +427,8 @@ def test_corpus_was_large_and_covered_every_feature():
     if not OUTCOMES:
         pytest.skip("runs after test_generated_corpus_passes_tier2 (same module)")
     accepted = [o for o in OUTCOMES if not o.refused]
+    print(f"\ntier-2 corpus: {len(OUTCOMES)} templates, {len(accepted)} accepted by pctl and by ParallelCluster, "
+          f"{len(OUTCOMES) - len(accepted)} refused by pctl with located messages; features drawn: {dict(FEATURES)}")
     assert len(OUTCOMES) >= min(300, CORPUS_SIZE) and len(accepted) >= 0.8 * len(OUTCOMES), (len(OUTCOMES), len(accepted))
     for feature in ("gpu", "efa", "hyperthreading-off", "multi-type", "several-resources", "spot", "fsx", "efs",
                     "s3", "users", "arch-arm64", "region-us-east-2", "public-only",
