@@ -211,6 +211,12 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
             undo.push(f"bootstrap objects of {name}", bootstrap.teardown, name, region)
             bucket = bootstrap.ensure_bucket(name, region, st.epoch)
 
+            if template.software.containers:
+                step = "container images"
+                from tasks.containers import pin
+
+                template = pin(name, region, template)
+
             custom_ami = None
             if template.software.install is InstallMode.ami:
                 step = "AMI bake"

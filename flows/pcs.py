@@ -72,6 +72,12 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
             undo.push(f"bootstrap objects of {name}", bootstrap.teardown, name, region)
             bucket = bootstrap.ensure_bucket(name, region, st.epoch)
 
+            if template.software.containers:
+                step = "container images"
+                from tasks.containers import pin
+
+                template = pin(name, region, template)
+
             step = "render"
             rendered = render_cluster(template, name, subnet_id=subnets[0], key_name=settings.key_name,
                                       ssh_allowed_cidr=settings.ssh_allowed_cidr, scripts_s3_prefix=bucket["url"],

@@ -71,6 +71,7 @@ class ClusterState(BaseModel):
     name: str
     region: str
     platform: str = "parallelcluster"  # or "pcs": which engine create, status and delete drive
+    container_images: dict[str, str] = Field(default_factory=dict)  # container name -> the image it runs (by digest)
     template_source: str = ""
     template_hash: str = ""
     status: str = Status.CREATING

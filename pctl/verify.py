@@ -442,6 +442,10 @@ def verify_cluster_node(
         check_modules(ssh, template, report, fake_install=installed == "fake")
     check_users(ssh, template, report)
     check_mounts(ssh, template, report)
+    if template.software.containers:
+        from pctl.containers.verify import container_checks
+
+        report.checks.extend(Check(n, ok, d) for n, ok, d in container_checks(ssh, template))
     check_jobs(ssh, template, report, job_timeout_s=job_timeout_s, poll_s=min(poll_s, 2), sleep=sleep)
     return report
 
@@ -588,7 +592,7 @@ def run_verify(
     """Connect (host key verified) and run every check."""
     from pctl.ssh import SshClient
 
-    template = target.template()
+    template = _with_pinned_images(target.name, target.template())
     with SshClient(target.host, target.user, port=target.port, key_path=target.key_path,
                    known_hosts=target.known_hosts, expected_fingerprint=target.expected_fingerprint,
                    accept_new_host_key=accept_new_host_key) as ssh:
@@ -603,3 +607,17 @@ def failure(report: VerifyReport) -> VerifyFailed:
                         f"checks\n{lines}",
                         "fix what is listed (software: see install.log under <spack_root>/.pctl), then re-run "
                         "`pctl verify`")
+
+
+def _with_pinned_images(name: str, template: Template) -> Template:
+    """The template with the container images the cluster was created with (pinned by digest), if any."""
+    if not template.software.containers:
+        return template
+    from pctl import state
+
+    st = state.load(name)
+    if st is None or not st.container_images:
+        return template
+    containers = [c.model_copy(update={"image": st.container_images.get(c.name, c.image)})
+                  for c in template.software.containers]
+    return template.model_copy(update={"software": template.software.model_copy(update={"containers": containers})})

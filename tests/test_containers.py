@@ -166,3 +166,75 @@ def test_module_wrappers_run_inside_the_container_through_lmod(tmp_path):
     assert f"exec --bind /home,/shared {sif} samtools view x.bam" in lines
     assert f"exec --bind /home,/shared {shared / 'containers' / 'tools.sif'} cat /etc/os-release" in lines  # bash -c
     assert any(line.startswith("pull --force") and "docker://123456789012.dkr.ecr" in line for line in lines)
+
+
+def _put(ecr, repository: str, tag: str) -> str:
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                           "config": {"digest": "sha256:" + "b" * 64, "size": 1, "mediaType": "x"}, "layers": []})
+    return ecr.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag)["image"]["imageId"]["imageDigest"]
+
+
+def test_ecr_tags_are_pinned_to_digests_others_are_kept_and_named():
+    from pctl.containers.pin import pin_images, pinned
+    from pctl.errors import PctlError
+
+    with mock_aws():
+        ecr = boto3.client("ecr", region_name="us-east-1")
+        ecr.create_repository(repositoryName="bio")
+        account = boto3.client("sts", region_name="us-east-1").get_caller_identity()["Account"]
+        digest = _put(ecr, "bio", "v1")
+        data = json.loads(json.dumps(DATA))
+        data["software"]["containers"][0]["image"] = f"{account}.dkr.ecr.us-east-1.amazonaws.com/bio:v1"
+        pinned_t, refs = pin_images(Template.model_validate(data), lambda region: boto3.client("ecr", region_name=region))
+        assert refs["bioinformatics"] == f"{account}.dkr.ecr.us-east-1.amazonaws.com/bio@{digest}"
+        assert pinned_t.software.containers[0].image == refs["bioinformatics"] and pinned(refs["bioinformatics"])
+        assert refs["tools"] == "docker.io/library/ubuntu:22.04" and not pinned(refs["tools"])
+        data["software"]["containers"][0]["image"] = f"{account}.dkr.ecr.us-east-1.amazonaws.com/bio:v2"
+        with pytest.raises(PctlError, match="not in ECR"):
+            pin_images(Template.model_validate(data), lambda region: boto3.client("ecr", region_name=region))
+
+
+class LocalShell:
+    """verify's SSH transport replaced by a local login-like shell with Debian's Lmod (the SSH side itself is
+    tested against the loopback head node in tests/test_verify.py)."""
+
+    def __init__(self, profile: Path, env: dict[str, str], shared: Path) -> None:
+        self.profile, self.env, self.shared = profile, env, shared
+
+    def run(self, cmd: str, timeout: float = 60):
+        from pctl.ssh import Result
+
+        cmd = cmd.replace("/shared/", f"{self.shared}/")  # the node's /shared is this test's directory
+        full = f"source /usr/share/lmod/lmod/init/bash; . {self.profile}; {cmd}"
+        p = subprocess.run(["bash", "-c", full], capture_output=True, text=True, env=self.env, timeout=timeout)
+        return Result(p.returncode, p.stdout, p.stderr)
+
+
+def test_verify_checks_the_pulled_image_and_each_module(tmp_path):
+    if not Path("/usr/share/lmod/lmod/init/bash").exists():
+        pytest.skip("Debian's lmod is not installed (scripts/setup --system installs it)")
+    from pctl.containers.verify import container_checks
+    from pctl.render import render
+
+    shared = tmp_path / "shared"
+    data = json.loads(json.dumps(DATA))
+    t = Template.model_validate(data)
+    script = render(t).files["scripts/head-node.sh"]
+    start = script.index("# ---- containers:")
+    block = script[start:script.index("\n# ----", start + 10)].replace(
+        "/etc/profile.d/pctl-zz-containers.sh", str(tmp_path / "profile.sh")).replace("/shared/", f"{shared}/")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "apptainer").write_text("#!/bin/sh\nif [ \"$1\" = pull ]; then printf 'SIF' > \"$3\"; fi\n")
+    (bindir / "apptainer").chmod(0o755)
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    assert subprocess.run(["bash", "-c", "set -euo pipefail\nlog() { :; }\n" + block], env=env).returncode == 0
+    shell = LocalShell(tmp_path / "profile.sh", env, shared)
+    checks = container_checks(shell, t)
+    assert all(ok for _, ok, _ in checks), checks
+    assert len(checks) == 2 + 3 + 1  # two images, three package modules, one image-only module
+    (shared / "containers" / "bin" / "bioinformatics" / "bwa").unlink()
+    data["software"]["containers"][1]["image"] = "docker.io/library/ubuntu:24.04"  # the cluster pins another
+    failed = {name: detail for name, ok, detail in container_checks(shell, Template.model_validate(data)) if not ok}
+    assert set(failed) == {"container bioinformatics: module bwa/0.7.17", "container tools: image"}
+    assert "pins docker.io/library/ubuntu:24.04" in failed["container tools: image"]

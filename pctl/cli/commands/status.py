@@ -76,6 +76,8 @@ def cli(name: str, refresh: bool, no_refresh: bool, as_json: bool) -> None:
     if st.head_node_public_ip or st.head_node_private_ip:
         rows.append(("SSH host keys", ", ".join(st.host_key_fingerprints)
                      or "not recorded (verify needs --fingerprint or --accept-new-host-key)"))
+    for container, ref in st.container_images.items():
+        rows.append((f"container {container}", ref))
     if st.user_supplied:
         rows.append(("yours (never deleted)", ", ".join(f"{k} {v}" for k, v in st.user_supplied.items())))
     if st.last_error:
