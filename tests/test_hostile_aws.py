@@ -203,6 +203,9 @@ def test_lost_state_delete_from_tags_lists_asks_and_removes_everything(aws_endpo
     assert b.ensure_bucket(session(), name, REGION, tls_only=True) is True
     b.upload_texts(session(), name, "pctl/lost", {"scripts/head-node.sh": "#!/bin/bash\n"})
     b.upload_texts(session(), name, "pctl/other-cluster", {"scripts/x.sh": "#!/bin/bash\n"})
+    from pctl.lifecycle import keypair
+
+    private_key = keypair.create(session(), keypair.default_name("lost"), "lost")
     # the state file is corrupt and moved aside, as the hint says
     path = state.path_for("lost")
     path.rename(path.with_suffix(".json.broken"))
@@ -213,6 +216,7 @@ def test_lost_state_delete_from_tags_lists_asks_and_removes_everything(aws_endpo
     err = capsys.readouterr().err
     assert exit_.value.code == 1 and "nothing was deleted" in err
     assert f"this installation's owner id ({owner})" in err and "vpc vpc-" in err and "pctl/lost/" in err
+    assert f"key pair {keypair.default_name('lost')}" in err
     assert tagged("lost")
 
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("lost\n"))
@@ -220,6 +224,7 @@ def test_lost_state_delete_from_tags_lists_asks_and_removes_everything(aws_endpo
     out = capsys.readouterr().out
     assert "deleted from tags" in out
     assert tagged("lost") == {} and read_claim(session(), "lost") is None
+    assert session().client("ec2").describe_key_pairs()["KeyPairs"] == [] and not private_key.exists()
     s3 = session().client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=name).get("Contents", [])]
     assert keys == ["pctl/other-cluster/scripts/x.sh"]  # another cluster's objects stay, so does the bucket

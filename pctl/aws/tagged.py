@@ -38,9 +38,12 @@ class Tagged:
     images: list[Resource] = field(default_factory=list)
     claim: dict[str, Any] | None = None  # the name claim, if any
     bucket: str | None = None  # the pctl bucket, when it exists
+    key_pairs: dict[str, str] = field(default_factory=dict)  # this owner's: key pair id -> name
+    their_key_pairs: dict[str, str | None] = field(default_factory=dict)  # name -> its owner
 
     def lines(self) -> list[str]:
         out = [f"  {r.kind} {r.id}" + (f" ({r.extra['prefix']}/)" if r.extra.get("prefix") else "") for r in self.ours]
+        out += [f"  key pair {name} ({kid})" for kid, name in self.key_pairs.items()]
         if self.claim and self.claim.get("owner") == self.owner:
             out.append(f"  claim on the cluster name {self.cluster} (SSM parameter)")
         return out
@@ -132,6 +135,15 @@ def find_tagged(session: boto3.Session, cluster: str, owner: str) -> Tagged:
                 out.images.append(res)
             else:
                 out.ours.append(res)
+        for kp in client(session, "ec2").describe_key_pairs(
+                Filters=[{"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]}])["KeyPairs"]:
+            tags = tag_dict(kp.get("Tags"))
+            if tags.get(CLUSTER_TAG) != cluster:
+                continue
+            if tags.get(OWNER_TAG) == owner:
+                out.key_pairs[kp["KeyPairId"]] = kp["KeyName"]
+            else:
+                out.their_key_pairs[kp["KeyName"]] = tags.get(OWNER_TAG)
         out.claim = read_claim(session, cluster)
         name = b.default_bucket_name(session, session.region_name)
         if b.bucket_exists(session, name):
@@ -166,6 +178,14 @@ def delete_tagged(session: boto3.Session, found: Tagged, *, timeout_s: float = 9
     if mine and b.is_empty(session, found.bucket):
         b.delete_bucket(session, found.bucket)
         gone.append(f"bucket {found.bucket} (empty, created by this installation)")
+    ec2 = client(session, "ec2")
+    for kid, name in found.key_pairs.items():
+        try:
+            ec2.delete_key_pair(KeyName=name)  # by name: moto ignores KeyPairId here
+            gone.append(f"key pair {name}")
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise to_pctl_error(exc, f"deleting key pair {name}") from exc
     if release_name(session, found.cluster, found.owner):
         gone.append(f"claim on the cluster name {found.cluster}")
     return gone
@@ -189,6 +209,9 @@ def delete_from_tags(name: str, region: str, *, confirm: Any | None, say: Any, t
     for res, who in found.theirs.items():
         say(f"not touched: {res.kind} {res.id} carries cluster {name}'s tag but belongs to "
             f"{'pctl installation ' + who if who else 'no pctl installation (no pctl:owner tag)'}")
+    for kp, who in found.their_key_pairs.items():
+        say(f"not touched: key pair {kp} carries cluster {name}'s tag but belongs to "
+            f"{'pctl installation ' + who if who else 'no pctl installation (no pctl:owner tag)'}")
     if found.claim and found.claim.get("owner") not in (None, owner):
         say(f"not touched: the claim on the name {name} belongs to pctl installation {found.claim.get('owner')}")
     for img in found.images:
@@ -205,6 +228,13 @@ def delete_from_tags(name: str, region: str, *, confirm: Any | None, say: Any, t
     if confirm is not None and confirm(f"Type the cluster name ({name}) to delete them").strip() != name:
         raise PctlError("the name did not match; nothing was deleted", "type it exactly, or pass --yes")
     gone = delete_tagged(session, found, timeout_s=timeout_s, poll_s=poll_s)
+    import contextlib
+
+    from pctl.lifecycle.keypair import private_key_path
+
+    for key_name in found.key_pairs.values():  # its private key, kept under PCTL_HOME, goes with it
+        with contextlib.suppress(OSError):
+            private_key_path(key_name).unlink()
     try:
         if state.load(name) is not None:
             state.remove(name)

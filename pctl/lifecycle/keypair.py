@@ -44,9 +44,11 @@ def create(session: Any, key_name: str, cluster: str) -> Path:
     A pair of that name that already exists is reused only when its private key is here; otherwise the
     caller gets an AwsError saying how to go on (pctl cannot recover a private key AWS no longer shows).
     """
+    from pctl.aws.ownership import OWNER_TAG  # issue 14: --from-tags finds it, never another installation's
     from pctl.aws.session import client
     from pctl.fsutil import atomic_write_text
     from pctl.model.constants import CLUSTER_TAG
+    from pctl.state import owner_id
 
     path = private_key_path(key_name)
     if describe(session, key_name) is not None:
@@ -57,7 +59,8 @@ def create(session: Any, key_name: str, cluster: str) -> Path:
                        f"--region {session.region_name} --key-name {key_name}")
     made = client(session, "ec2").create_key_pair(
         KeyName=key_name, KeyType="rsa", KeyFormat="pem",
-        TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": CLUSTER_TAG, "Value": cluster}]}],
+        TagSpecifications=[{"ResourceType": "key-pair", "Tags": [{"Key": CLUSTER_TAG, "Value": cluster},
+                                                                 {"Key": OWNER_TAG, "Value": owner_id()}]}],
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
