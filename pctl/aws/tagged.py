@@ -179,7 +179,7 @@ def delete_tagged(session: boto3.Session, found: Tagged, *, timeout_s: float = 9
         b.delete_bucket(session, found.bucket)
         gone.append(f"bucket {found.bucket} (empty, created by this installation)")
     ec2 = client(session, "ec2")
-    for kid, name in found.key_pairs.items():
+    for name in found.key_pairs.values():
         try:
             ec2.delete_key_pair(KeyName=name)  # by name: moto ignores KeyPairId here
             gone.append(f"key pair {name}")
