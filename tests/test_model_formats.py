@@ -186,3 +186,11 @@ def tier2(text: str, world, *, bucket: str | None = "my-data-bucket") -> list[tu
 @pytest.mark.parametrize("name", FORMATS)
 def test_design_format_passes_pcluster_validators(name, pcluster_world):
     assert tier2(FORMATS[name], pcluster_world) == []
+
+
+def test_enum_typo_under_a_pcluster_spelling_gets_a_suggestion():
+    text = with_section(CANONICAL, SHARED_STORAGE.replace("storage_type: Ebs", "storage_type: Ebz"))
+    report, _ = validate_text(text, "t.yaml")
+    [issue] = report.errors
+    assert issue.field == "shared_storage[0].storage_type" and "did you mean `ebs`" in issue.hint
+    assert text.splitlines()[issue.line - 1].strip().startswith("storage_type:")

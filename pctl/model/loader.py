@@ -136,9 +136,10 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
 def _enum_choices(path: Path) -> list[str]:
     """Allowed values for an enum/Literal field, for hints."""
     parent = _model_at(path[:-1]) if path and isinstance(path[-1], str) else None
-    if parent is None or path[-1] not in parent.model_fields:
+    name = field_for_key(parent, str(path[-1])) if parent is not None else None
+    if parent is None or name is None:
         return []
-    return [str(c) for c in _choices(parent.model_fields[path[-1]].annotation)]
+    return [str(c) for c in _choices(parent.model_fields[name].annotation)]
 
 
 def _choices(annotation: Any) -> list[Any]:
