@@ -48,6 +48,10 @@ TYPES_BY_ARCH = {
     arch: sorted(t for t, info in instance_types.types().items() if info["arch"] == arch and _usable(t))
     for arch in ("x86_64", "arm64")
 }
+# pcluster's head node needs min(nodes / 25 + 0.6, 16) GiB for the nodes it may manage (HeadNodeMemory):
+# 16 GiB covers any draw here.
+HEAD_TYPES_BY_ARCH = {arch: [t for t in pool if instance_types.facts(t).memory_mib >= 16 * 1024]
+                      for arch, pool in TYPES_BY_ARCH.items()}
 SPECS = ["zlib", "openmpi@4.1.6", "hdf5 +mpi", "gromacs@2024.1 +mpi ^openmpi", "python@3.11", "cmake@3.27.9 %gcc"]
 HEX17 = st.text("0123456789abcdef", min_size=17, max_size=17)
 
@@ -151,7 +155,7 @@ def valid_templates(draw) -> dict:
             "os": draw(st.sampled_from(sorted(OS_ARCHITECTURES))),
             "tags": draw(st.dictionaries(names(r"[a-z][a-z0-9-]{0,10}"), names(r"[A-Za-z0-9 ._-]{0,12}"), max_size=2)),
         },
-        "compute": {"head_node": draw(st.sampled_from(TYPES_BY_ARCH[arch])), "queues": draw(queues(arch))},
+        "compute": {"head_node": draw(st.sampled_from(HEAD_TYPES_BY_ARCH[arch])), "queues": draw(queues(arch))},
         "software": {
             "spack_packages": draw(st.lists(st.sampled_from(SPECS), max_size=3, unique=True)),
             "spack_version": draw(st.sampled_from(["0.22.2", "0.23.1", "1.0.2"])),
