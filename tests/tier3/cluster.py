@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 NODES = REPO / "scripts" / "nodes"
 UP_TIMEOUT = int(os.environ.get("PCTL_TIER3_UP_TIMEOUT", 1800))
+LOCK = "/run/lock/pctl-nodes-tier3.lock" if os.path.isdir("/run/lock") else "/tmp/pctl-nodes-tier3.lock"
 
 
 def skip_reason() -> str | None:
@@ -82,11 +85,31 @@ class Cluster:
         raise AssertionError(f"{node_path} is on no shared volume")
 
 
+def work_dir(name: str) -> Path:
+    """A fixed state directory per test module. Not pytest's tmp_path: pytest prunes old tmp
+    directories, and other test runs on the machine must never delete a running cluster's disks."""
+    return Path(os.environ.get("PCTL_TIER3_DIR", "/var/tmp/pctl-tier3")) / name
+
+
 def up(template: Path, work: Path):
     """Generator for a module-scoped fixture: `scripts/nodes up`, yield the Cluster, then `down`."""
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
+    # One local cluster per machine (fixed ports): concurrent test runs take turns.
+    lock = open(LOCK, "a")  # noqa: SIM115 - held until the module's cluster is down
+    deadline = time.monotonic() + UP_TIMEOUT
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                lock.close()
+                pytest.fail(f"another tier-3 cluster held {LOCK} for {UP_TIMEOUT} s")
+            time.sleep(2)
+    # Holding the lock, anything left in WORK is a leftover of a killed run: take it down first.
+    subprocess.run([str(NODES), "down", "--dir", str(work)], capture_output=True, text=True, timeout=600)
     proc = subprocess.run([str(NODES), "up", "--dir", str(work), str(template)], capture_output=True, text=True,
                           timeout=UP_TIMEOUT)
     cluster = Cluster(work, template, proc.stdout + proc.stderr)
@@ -94,8 +117,11 @@ def up(template: Path, work: Path):
         assert proc.returncode == 0, f"scripts/nodes up {template.name} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-4000:]}"
         yield cluster
     finally:
-        if not os.environ.get("PCTL_TIER3_KEEP"):
-            subprocess.run([str(NODES), "down", "--dir", str(work)], capture_output=True, text=True, timeout=300)
+        try:
+            if not os.environ.get("PCTL_TIER3_KEEP"):
+                subprocess.run([str(NODES), "down", "--dir", str(work)], capture_output=True, text=True, timeout=600)
+        finally:
+            lock.close()
 
 
 def quote(s: str) -> str:

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests.tier3 import checks
-from tests.tier3.cluster import up
+from tests.tier3.cluster import up, work_dir
 
 pytestmark = [pytest.mark.tier3, pytest.mark.slow, pytest.mark.timeout(2400)]
 TEMPLATE = Path(__file__).with_name("mpi-two-makers.yaml")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    yield from up(TEMPLATE, tmp_path_factory.mktemp("nodes-mpi"))
+def cluster():
+    yield from up(TEMPLATE, work_dir("mpi"))
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,15 @@ from __future__ import annotations
 import pytest
 
 from tests.tier3 import checks
-from tests.tier3.cluster import REPO, up
+from tests.tier3.cluster import REPO, up, work_dir
 
 pytestmark = [pytest.mark.tier3, pytest.mark.slow, pytest.mark.timeout(2400)]
 TEMPLATE = REPO / "templates" / "starter.yaml"
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    yield from up(TEMPLATE, tmp_path_factory.mktemp("nodes-starter"))
+def cluster():
+    yield from up(TEMPLATE, work_dir("starter"))
 
 
 @pytest.fixture(scope="module")
