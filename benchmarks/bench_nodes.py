@@ -13,6 +13,7 @@ scripts), software (the detached Spack install: concretize, install --fake, modu
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -63,6 +64,9 @@ def main() -> None:
     args = p.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bench_nodes: needs root (scripts/nodes)")
+    # Same lock as the tier-3 tests: one local cluster per machine (fixed ports).
+    lock = open("/run/lock/pctl-nodes-tier3.lock" if os.path.isdir("/run/lock") else "/tmp/pctl-nodes-tier3.lock", "a")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)
     cold, warm, keep = [], [], None
     for _ in range(args.cold):
         cache = Path(tempfile.mkdtemp(prefix="bench-nodes-cache-"))
