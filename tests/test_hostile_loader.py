@@ -192,14 +192,35 @@ def set_at(data, path, value, delete=False):
 LIBRARY_DATA = [yaml.safe_load(p.read_text()) for p in LIBRARY]
 
 
+def _pool() -> dict[object, list]:
+    """Every scalar value the library writes, by the key (or list) it sits under: valid values to swap in."""
+    pool: dict[object, list] = {}
+    for data in LIBRARY_DATA:
+        for path, value in paths(data):
+            if path and isinstance(value, (str, int, bool)):
+                key = path[-1] if isinstance(path[-1], str) else (path[-2] if len(path) > 1 else None)
+                pool.setdefault(key, [])
+                if value not in pool[key]:
+                    pool[key].append(value)
+    return pool
+
+
+POOL = _pool()
+
+
 @st.composite
 def mutated_templates(draw) -> str:
     data = copy.deepcopy(draw(st.sampled_from(LIBRARY_DATA)))
     for _ in range(draw(st.integers(1, 3))):
         spots = paths(data)
         path, current = draw(st.sampled_from(spots[1:]))
-        kind = draw(st.sampled_from(["perturb", "perturb", "replace", "replace", "delete", "add"]))
-        if kind == "perturb":  # a valid string one character away: what fullmatch and the filters are for
+        kind = draw(st.sampled_from(["perturb", "perturb", "swap", "swap", "replace", "delete", "add"]))
+        if kind == "swap":  # a value valid somewhere in the library: mostly still valid, so render runs more
+            swappable = [(p, v) for p, v in spots if p and isinstance(v, (str, int, bool))]
+            path, _ = draw(st.sampled_from(swappable))
+            key = path[-1] if isinstance(path[-1], str) else (path[-2] if len(path) > 1 else None)
+            data = set_at(data, path, draw(st.sampled_from(POOL.get(key) or ["x"])))
+        elif kind == "perturb":  # a valid string one character away: what fullmatch and the filters are for
             strings = [(p, v) for p, v in spots if isinstance(v, str)]
             path, current = draw(st.sampled_from(strings))
             at = draw(st.integers(0, len(current)))

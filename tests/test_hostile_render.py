@@ -95,8 +95,7 @@ LINE_PAYLOADS = [
     "x\x85evil: 1",  # NEL: a YAML 1.1 line break
     "x\u2028evil: 1",
     "x\x1b]0;title\x07",  # a terminal escape
-    "PCTL_INSTALLER_EOF",
-    "x PCTL_PROFILE_EOF y",
+    "x\nPCTL_INSTALLER_EOF\nid",
 ]
 
 FIELDS = ["cluster__name", "software__spack_version", "software__spack_root", "users", "s3", "spec"]
@@ -125,6 +124,27 @@ def with_value(field: str, value: str) -> Template:
 def test_line_breaks_controls_and_heredoc_delimiters_are_refused_in_every_context(unchecked, field, payload):
     with pytest.raises(UnsafeValue):
         unchecked.render(with_value(field, payload))
+
+
+@pytest.mark.parametrize("delimiter", ["PCTL_INSTALLER_EOF", " PCTL_PROFILE_EOF", "PCTL_SPACK_YAML_EOF"])
+def test_a_value_that_is_a_heredoc_delimiter_is_refused(delimiter):
+    for refuse in (env.to_shell_word, env.raw_line, env.to_comment):
+        with pytest.raises(UnsafeValue, match="heredoc delimiter"):
+            refuse(delimiter)
+
+
+def test_delimiter_words_inside_values_cannot_end_a_heredoc(unchecked, tmp_path):
+    """Every heredoc body of head-node.sh is exactly the file it embeds, whatever the values hold."""
+    value = "zlib@PCTL_INSTALLER_EOF1.3"
+    r = unchecked.render(hostile(software__spack_packages=[value, "x-PCTL_SPACK_YAML_EOF@1"]))
+    head = r.files["scripts/head-node.sh"]
+    bodies = dict(re.findall(r"<<'(PCTL_\w+_EOF)'\n(.*?)\n\1\n", head, re.S))
+    assert bodies["PCTL_INSTALLER_EOF"] + "\n" == r.files["scripts/spack-install.sh"]
+    assert bodies["PCTL_SPACK_YAML_EOF"] + "\n" == r.files["spack/spack.yaml"]
+    assert value in yaml.safe_load(r.files["spack/spack.yaml"])["spack"]["specs"]
+    path = tmp_path / "head.sh"
+    path.write_text(head)
+    subprocess.run(["bash", "-n", str(path)], check=True, timeout=30)
 
 
 def test_the_ami_script_is_guarded_too(unchecked):

@@ -92,7 +92,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             return super().construct_object(node, deep=deep)
         except yaml.YAMLError:
             raise
-        except (ValueError, TypeError, OverflowError, ArithmeticError) as exc:
+        except Exception as exc:  # any constructor failure (ValueError, AttributeError, ...) is a located error
             # e.g. `!!timestamp 2024-13-45`, `!!int abc`, `!!binary` that is not base64
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise yaml.constructor.ConstructorError(

@@ -12,7 +12,7 @@ Trust nothing (the model is validated before render, but a caller can build one 
   added to the template at compile time by ``_GuardRawOutput``.
 
 Every one of them refuses (``UnsafeValue``) a value with a line break or another control character,
-and a value naming one of pctl's heredoc delimiters, so no value can end a heredoc body, start a new
+and a value that is one of pctl's heredoc delimiters, so no value can end a heredoc body, start a new
 command line, or add a YAML key. Macro calls print template text, whose own values are guarded.
 """
 
@@ -62,8 +62,10 @@ def _checked(value: Any, context: str) -> str:
             f"U+{ord(bad.group()):04X}",
             "validate the template (`pctl validate`): no template field may hold a line break or a control character",
         )
-    if HEREDOC_DELIMITER.search(text):
-        raise UnsafeValue(f"refusing to render {text[:60]!r} as a {context}: it names a heredoc delimiter of pctl's "
+    # A heredoc ends at a line that is exactly its delimiter. A value has no line break, so it could only
+    # make such a line by being the delimiter itself (alone on a template line); inside other text it cannot.
+    if HEREDOC_DELIMITER.fullmatch(text.strip(" \t")):
+        raise UnsafeValue(f"refusing to render {text[:60]!r} as a {context}: it is a heredoc delimiter of pctl's "
                           "node scripts", "rename the value")
     return text
 
