@@ -240,9 +240,18 @@ data: {fsx_lustre: [{mount_point: /fsx, deployment_type: PERSISTENT_2}]}
 
 
 @pytest.mark.parametrize("name", sorted(DESIGN_FORMATS))
-def test_design_formats_pass_tier2_or_are_refused_with_a_line(world, name):
+def test_design_formats_validate_and_pass_tier2(world, name):
+    """Issue 10: the design documents' formats (and its two accepted-then-refused cases) validate, render and
+    pass pcluster's validators; the mixed GPU queue becomes two compute resources sharing max_count."""
     o = run(world, DESIGN_FORMATS[name], f"<{name}>")
+    assert not o.refused, o.refused
     assert not problems([o]), problems([o])
+    if name == "issue-10-mixed-gpu-queue":
+        [queue] = yaml.safe_load(o.config)["Scheduling"]["SlurmQueues"]
+        assert [(cr["InstanceType"], cr["MaxCount"]) for cr in queue["ComputeResources"]] == [
+            ("m6i.2xlarge", 5), ("g4dn.2xlarge", 5)]
+    if name == "issue-10-persistent-fsx":
+        assert "PerUnitStorageThroughput" in o.config
 
 
 @pytest.mark.parametrize("text", [
