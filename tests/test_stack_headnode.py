@@ -5,6 +5,7 @@ pctl's rendered /etc/profile.d snippet is installed. Checked over SSH as a user 
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import time
@@ -72,3 +73,19 @@ def test_module_load_in_a_slurm_batch_job(headnode, tmp_path):
         text = ssh.run(f"cat {out}; rm -f {out}", timeout=30).stdout
     assert "JobState=COMPLETED" in state, state + text
     assert "/hdf5-1.14" in text and "MPI=" in text and "/openmpi-4.1.6" in text, text
+
+
+@pytest.mark.parametrize(("target", "compiler", "used"), [
+    ("sapphirerapids", "gcc@12.2.0", "sapphirerapids"),
+    ("sapphirerapids", "gcc@8.5.0", "icelake"),  # RHEL 8's gcc does not know Sapphire Rapids
+    ("zen4", "gcc@9.4.0", "zen2"),
+])
+def test_installer_falls_back_to_a_target_the_nodes_compiler_knows(headnode, target, compiler, used):
+    # The installer's own check (rendered, kept in <spack_root>/.pctl), run by the installed Spack.
+    root = headnode.spack_root
+    python = root.parents[2] / "venv" / "bin" / "python"  # the clingo venv beside the cached roots
+    out = subprocess.run([str(root / "bin" / "spack"), "python", str(root / ".pctl" / "target-check.py"), target,
+                          compiler], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "SPACK_DISABLE_LOCAL_CONFIG": "1", "SPACK_PYTHON": str(python)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == used
