@@ -194,7 +194,11 @@ def _hint_for(err: dict, path: Path, data: Any) -> str | None:
         return "change the number to satisfy the bound"
     if kind == "too_short":
         return "give at least one entry"
-    return None
+    if kind == "too_long":
+        return "remove entries: this list has a limit (see docs/template.md)"
+    if kind in ("float_type", "float_parsing"):
+        return "write a number without quotes"
+    return "see docs/template.md (or `pctl schema`) for what this field takes"
 
 
 def _friendly(err: dict) -> str:
