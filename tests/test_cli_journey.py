@@ -49,9 +49,13 @@ def world(prefect_server, aws_endpoint, tmp_path):
     return type("World", (), {"home": home, "template": template, "env": env, "tmp": tmp_path})
 
 
-def pctl(world, *args: str, env: dict | None = None, timeout: float = 300, stdin: str = "") -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "tests.journey_pctl", *args], cwd=REPO, env=env or world.env,
-                          capture_output=True, text=True, timeout=timeout, input=stdin)
+def pctl(world, *args: str, env: dict | None = None, timeout: float = 150, stdin: str = "") -> subprocess.CompletedProcess:
+    try:
+        done = subprocess.run([sys.executable, "-m", "tests.journey_pctl", *args], cwd=REPO, env=env or world.env,
+                              capture_output=True, text=True, timeout=timeout, input=stdin)
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
+        pytest.fail(f"`pctl {' '.join(args)}` still running after {timeout:.0f} s; its stderr:\n{err[-3000:]}")
     assert "Traceback" not in done.stdout + done.stderr, done.stderr[-3000:]
     return done
 
