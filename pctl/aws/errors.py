@@ -152,7 +152,7 @@ def to_pctl_error(exc: BaseException, doing: str) -> PctlError:
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return AwsError(
             f"No AWS credentials found while {doing}.",
-            "Configure credentials (aws configure, AWS_PROFILE, or an SSO login) or set a profile in pctl's config.",
+            "Configure credentials (aws configure, AWS_PROFILE, or an SSO login); pctl uses the standard AWS credential chain.",
         )
     if isinstance(exc, ProfileNotFound):
         return AwsError(f"{exc} (while {doing}).", "List your profiles with `aws configure list-profiles`.")
