@@ -176,13 +176,15 @@ def test_slurm_version_is_read_without_sinfo_from_a_parallelcluster_prefix(tmp_p
 def test_slurm_version_of_a_distribution_slurm_with_no_slurm_conf(tmp_path):
     # Debian's Slurm in /usr, with no configuration reachable: sinfo itself would fail here.
     env = {"PATH": "/usr/bin:/bin", "SLURM_CONF": str(tmp_path / "no-slurm.conf")}
-    sinfo = subprocess.run(["sinfo", "--version"], capture_output=True, text=True, env=env, timeout=120)
     version = subprocess.run(["bash", "-c", _slurm_version_fn() + "slurm_version_of /usr"],
                              capture_output=True, text=True, env=env, timeout=30)
     assert version.returncode == 0, version.stderr
     assert re.fullmatch(r"\d\d\.\d\d\.\d+\n", version.stdout)
-    if sinfo.returncode == 0:  # a machine that does have a slurm.conf: both must agree
-        assert sinfo.stdout.split()[1] == version.stdout.strip()
+    try:  # sinfo itself cannot answer here: Debian's retries for a minute, then "fatal: Unable to process..."
+        sinfo = subprocess.run(["sinfo", "--version"], capture_output=True, text=True, env=env, timeout=3)
+    except subprocess.TimeoutExpired:
+        return
+    assert sinfo.returncode != 0 or sinfo.stdout.split()[1] == version.stdout.strip()
 
 
 # ---- AMI cleanup -------------------------------------------------------------------------------------
