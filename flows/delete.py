@@ -55,9 +55,13 @@ def delete_cluster(request: DeleteRequest) -> dict[str, Any]:
             key_tasks.delete(name, region)
             step = "state"
             kept = teardown.forget_state(name)
-            from pctl.aws.ownership import release_after_delete  # free the name (issue 14)
+            try:  # free the name for other installations (issue 14); everything else is gone already
+                from pctl.aws.ownership import release_after_delete
 
-            release_after_delete(name, region)
+                release_after_delete(name, region)
+            except Exception as err:
+                log(f"WARNING: could not release the claim on the name {name}: {err} "
+                    f"(`pctl delete {name} --from-tags` releases it)")
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)
             reason = "interrupted (Ctrl-C)" if interrupted else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
