@@ -9,6 +9,7 @@ import os
 import shlex
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -89,3 +90,27 @@ def test_installer_falls_back_to_a_target_the_nodes_compiler_knows(headnode, tar
                          env={**os.environ, "SPACK_DISABLE_LOCAL_CONFIG": "1", "SPACK_PYTHON": str(python)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == used
+
+
+def test_install_done_needs_every_module_to_load(headnode):
+    """The check the installer runs before it writes install.done, on the real tree: a package with no
+    module makes it fail (so the installer writes install.failed naming it), MPI ones load after MPI."""
+    from pctl.render.context import node_context
+    from pctl.render.environment import render_template
+    from pctl.validation import validate_text
+
+    data = yaml.safe_load(Path(headnode.template_path).read_text(encoding="utf-8"))
+    data["software"]["spack_packages"] += ["fftw@3.3.10"]
+    t = validate_text(yaml.safe_dump(data), "<test>")[1].template
+    installer = render_template("scripts/spack-install.sh.j2", node_context(t))
+    check = installer.split("<<'PCTL_CHECK_EOF'\n", 1)[1].split("PCTL_CHECK_EOF\n", 1)[0]
+    core = headnode.spack_root / "share" / "spack" / "lmod" / "Core"
+    out = subprocess.run(["bash", "-c", check], capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "HOME": "/root", "MODULEPATH": str(core)})
+    lines = {ln.split("\t")[1]: ln.split("\t")[2:] for ln in out.stdout.splitlines() if ln.startswith("PCTL-MODULE\t")}
+    assert out.returncode == 1
+    assert lines["fftw@3.3.10"][0] == "fail"
+    assert lines["hdf5@1.14 +mpi"][:2] == ["ok", "openmpi/4.1.6"]
+    assert lines["zlib"][:2] == ["ok", ""]
+    assert "if ! result=$(env MODULEPATH=\"$MODULES_CORE\" bash \"$STATUS_DIR/check-modules.sh\"" in installer
+    assert installer.index("check-modules.sh\" 2>&1); then") < installer.index('> "$INSTALL_DONE"')
