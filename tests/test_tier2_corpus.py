@@ -15,11 +15,15 @@ world does not change between configs; that cuts ~1 s of client set-up per confi
 launch-template validators are suppressed (pcluster_engine.SUPPRESSED_VALIDATORS: moto's dry-run
 RunInstances rejects pcluster's block-device entries).
 
+Existing resources a template names (an EBS volume, an EFS file system with a mount target and an NFS security
+group) are made in the world first, in the zone the cluster will use.
+
 CI budget: the corpus size and time are in /work/brief/notes/H4.md (CORPUS_SIZE examples, derandomized).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections import Counter
@@ -315,6 +319,37 @@ def queue(draw, region: str, zone: str, arch: str, index: int, public_only: bool
     return q
 
 
+EXISTING_EBS, EXISTING_EFS = "vol-0e0e0e0e0e0e0e0e0", "fs-0e0e0e0e"  # replaced by real moto ids at run time
+_TOKENS = itertools.count()
+
+
+def with_existing_resources(world: World, data: dict) -> dict:
+    """The template with EXISTING_* replaced by resources made in the world: an EBS volume in the zone the
+    head node's subnet is in, an EFS file system with a mount target there."""
+    text = yaml.safe_dump(data, sort_keys=False)
+    if EXISTING_EBS not in text and EXISTING_EFS not in text:
+        return data
+    region = data["cluster"]["region"]
+    names = [data["compute"]["head_node"], *(n for q in data["compute"]["queues"] for n in q["instance_types"])]
+    zone = it.common_zones(names, region)[0]
+    if EXISTING_EBS in text:
+        volume = world.session.client("ec2", region_name=region).create_volume(
+            Size=100, AvailabilityZone=zone, VolumeType="gp3", Encrypted=True)["VolumeId"]
+        text = text.replace(EXISTING_EBS, volume)
+    if EXISTING_EFS in text:
+        efs = world.session.client("efs", region_name=region)
+        fs = efs.create_file_system(CreationToken=f"tier2-{next(_TOKENS)}", Encrypted=True)["FileSystemId"]
+        # As a site's EFS has it: a mount target in the zone, with a security group that lets NFS in from the VPC.
+        ec2 = world.session.client("ec2", region_name=region)
+        vpc = ec2.describe_subnets(SubnetIds=[world.private[region][zone]])["Subnets"][0]["VpcId"]
+        sg = ec2.create_security_group(GroupName=f"tier2-efs-{fs}", Description="NFS from the VPC", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 2049, "ToPort": 2049, "IpRanges": [{"CidrIp": "10.0.0.0/16"}]}])
+        efs.create_mount_target(FileSystemId=fs, SubnetId=world.private[region][zone], SecurityGroups=[sg])
+        text = text.replace(EXISTING_EFS, fs)
+    return yaml.safe_load(text)
+
+
 def _accepts(text: str) -> bool:
     """Whether pctl's model and validators take this snippet (features landing in parallel are probed)."""
     from pctl.validation import validate_text
@@ -347,7 +382,11 @@ def storage(draw) -> tuple[list[dict], dict]:
         used.add("efs")
         FEATURES.update({"home-on-efs": 1})
     if draw(st.booleans()):
-        volumes.append({"name": "scratch", "mount_point": "/scratch", "type": "ebs", "size_gb": draw(st.integers(20, 500))})
+        scratch = {"name": "scratch", "mount_point": "/scratch", "type": "ebs", "size_gb": draw(st.integers(20, 500))}
+        if draw(st.integers(0, 3)) == 0:  # an existing volume: made in moto, in the cluster's zone, before the run
+            scratch["file_system_id"] = EXISTING_EBS
+            FEATURES.update({"existing-ebs": 1})
+        volumes.append(scratch)
     data: dict = {"s3_mounts": [], "efs": [], "fsx_lustre": []}
     for i in range(draw(st.integers(0, 2))):
         nested = NESTED_MOUNTS and draw(st.booleans())
@@ -355,6 +394,9 @@ def storage(draw) -> tuple[list[dict], dict]:
         data["s3_mounts"].append({"bucket": f"tier2-data-{draw(st.integers(0, 5))}",
                                   "mount_point": f"{shared['mount_point']}/data-{i}" if nested else f"/data/s3-{i}",
                                   "read_only": draw(st.booleans())})
+    if draw(st.integers(0, 3)) == 0:  # an existing EFS file system (does not count as created)
+        data["efs"].append({"mount_point": "/data/lab-efs", "file_system_id": EXISTING_EFS})
+        FEATURES.update({"existing-efs": 1})
     if "efs" not in used and draw(st.booleans()):
         data["efs"].append({"mount_point": "/data/efs"})
     if "fsx_lustre" not in used and draw(st.booleans()):
@@ -425,7 +467,7 @@ OUTCOMES: list[Outcome] = []
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 @given(data=corpus_template())
 def test_generated_corpus_passes_tier2(world, data):
-    text = yaml.safe_dump(data, sort_keys=False)
+    text = yaml.safe_dump(with_existing_resources(world, data), sort_keys=False)
     o = run(world, text, f"<corpus {data['cluster']['name']}>")
     OUTCOMES.append(o)
     assert not o.unlocated, "\n".join(o.unlocated)
@@ -440,7 +482,7 @@ def test_corpus_was_large_and_covered_every_feature():
           f"{len(OUTCOMES) - len(accepted)} refused by pctl with located messages; features drawn: {dict(FEATURES)}")
     assert len(OUTCOMES) >= min(300, CORPUS_SIZE) and len(accepted) >= 0.8 * len(OUTCOMES), (len(OUTCOMES), len(accepted))
     for feature in ("gpu", "efa", "hyperthreading-off", "multi-type", "several-resources", "spot", "fsx", "efs",
-                    "s3", "users", "arch-arm64", "region-us-east-2", "public-only",
+                    "s3", "users", "arch-arm64", "region-us-east-2", "public-only", "existing-ebs", "existing-efs",
                     *(["nested-mount"] if NESTED_MOUNTS else []), *(["home-on-efs"] if HOME_ON_EFS else []),
                     *(["shared-groups"] if SHARED_GROUPS else [])):
         assert FEATURES[feature] >= min(10, CORPUS_SIZE // 30), (feature, FEATURES)
