@@ -266,7 +266,9 @@ def publish(image_id: str, source: str, name: str | None, region: str | None, de
             as_json: bool) -> None:
     """Publish IMAGE_ID (and its copies) as an entry of the registry SOURCE: commit, and push if allowed."""
     from pctl import ami_registry
+    from pctl.ami_registry.store import source_url
 
+    source_url(source)  # an unknown source is refused before any AWS call
     session = _session(region)
     entry = ami_registry.entry_for_image(session, image_id, name=name, description=description)
     done = ami_registry.publish(source, entry)
@@ -292,9 +294,7 @@ def search(term: str, os_: str | None, arch: str | None, pcluster_version: str |
     from pctl import ami_registry
 
     if not offline:
-        for r in ami_registry.update():
-            if r.status in ("offline", "failed"):
-                click.echo(f"WARNING: {r.source}: {r.message}", err=True)
+        _fetch_sources()
     found = ami_registry.search(term, os=os_, arch=arch, pcluster_version=pcluster_version)
     if as_json:
         emit_json("ami-search", matches=[{"entry": f.qualified, "commit": f.commit, **f.entry.model_dump()}
@@ -308,21 +308,37 @@ def search(term: str, os_: str | None, arch: str | None, pcluster_version: str |
                        ",".join(f.entry.images), ", ".join(f.entry.packages)[:60]) for f in found]))
 
 
+def _fetch_sources() -> None:
+    """Fetch every registry source; a failed fetch keeps the last pinned copy and says so."""
+    from pctl import ami_registry
+
+    for r in ami_registry.update():
+        if r.status in ("offline", "failed"):
+            click.echo(f"WARNING: {r.source}: {r.message}", err=True)
+
+
 @cli.command("pull")
 @click.argument("name")
 @click.option("--template", "template_path", help="Resolve for this template's cluster.region.")
 @click.option("--region", help="Resolve for this region (default: the template's, else $AWS_REGION).")
+@click.option("--offline", is_flag=True, help="Use the pinned copies; do not fetch the sources.")
 @json_option("Print the resolved image as one JSON document (pctl.ami-pull/v1).")
-def pull(name: str, template_path: str | None, region: str | None, as_json: bool) -> None:
+def pull(name: str, template_path: str | None, region: str | None, offline: bool, as_json: bool) -> None:
     """The image id of registry entry NAME for a region, checked: same ParallelCluster, launchable here."""
     from pctl import ami_registry
     from pctl.pcluster_engine import installed_version
 
     if template_path and not region:
-        from pctl.model.loader import load_template
+        from pctl.errors import PctlError
+        from pctl.model.loader import TemplateError, load_template
 
-        region = load_template(template_path).cluster.region
+        try:
+            region = load_template(template_path).cluster.region
+        except TemplateError as exc:
+            raise PctlError(str(exc)) from exc  # its own message carries the hint
     session = _session(region)
+    if not offline:
+        _fetch_sources()
     pulled = ami_registry.pull(name, session.region_name, session, installed_version())
     if as_json:
         emit_json("ami-pull", **pulled.to_dict())
