@@ -198,3 +198,23 @@ def test_cli_refuses_a_bad_region_and_an_org_with_an_ou(aws, image):
     assert out.exit_code == 1 and "not an AWS region" in str(out.exception)
     out = CliRunner().invoke(cli, ["ami", "share", image, "--region", "us-east-1", "--org-arn", ORG, "--ou-arn", OU])
     assert out.exit_code == 1 and "--org-arn and --ou-arn" in str(out.exception)
+
+
+def test_carry_over_keeps_the_accounts_when_public_sharing_is_blocked_now(aws, image, monkeypatch):
+    """The replaced image was public and shared with an account; since then the account blocks public AMIs."""
+    from pctl.aws.ami_lineage import carry_over, replaced_image
+
+    ami_share.share(aws, image, ami_share.audience([OTHER], public=True))
+    ec2 = aws.client("ec2")
+    base = ec2.describe_images(Owners=["amazon"], Filters=[{"Name": "name", "Values": ["aws-parallelcluster-*"]}])
+    instance = ec2.run_instances(ImageId=base["Images"][0]["ImageId"], MinCount=1, MaxCount=1)["Instances"][0]
+    newer = ec2.create_image(InstanceId=instance["InstanceId"], Name="newer", TagSpecifications=[{
+        "ResourceType": "image", "Tags": [{"Key": "pctl:cluster", "Value": "demo"},
+                                          {"Key": FINGERPRINT_TAG, "Value": "0" * 64}]}])["ImageId"]
+    assert replaced_image(aws, newer)["ImageId"] == image
+    # Stand-in (moto has no such call): the account now blocks public AMIs.
+    monkeypatch.setattr(client(aws, "ec2"), "get_image_block_public_access_state",
+                        lambda: {"ImageBlockPublicAccessState": "block-new-sharing"}, raising=False)
+    done = carry_over(aws, image, newer, log=lambda _m: None, poll_s=0.01)
+    assert len(done["problems"]) == 1 and "blocks public AMIs" in done["problems"][0]
+    assert _launch(aws, newer) == [{"UserId": OTHER}]

@@ -71,11 +71,15 @@ def carry_over(session: boto3.Session, old_image_id: str, new_image_id: str, *, 
             return
         try:
             result = share(sess, new, who)
-            done["shared"][f"{sess.region_name}/{new}"] = result.added
-            log(f"AMI: {new} shared like {old} ({len(result.added)} permissions)")
         except PctlError as exc:
             done["problems"].append(f"{sess.region_name}/{new}: {exc}")
             log(f"WARNING: could not share {new} like {old}: {exc}")
+            private = Audience(who.accounts, who.org_arns, who.ou_arns, public=False)
+            if not (who.public and private != Audience()):
+                return
+            result = share(sess, new, private)  # the accounts and organizations still get it
+        done["shared"][f"{sess.region_name}/{new}"] = result.added
+        log(f"AMI: {new} shared like {old} ({len(result.added)} permissions)")
 
     apply(session, old_image_id, new_image_id)
     old = client(session, "ec2").describe_images(ImageIds=[old_image_id])["Images"][0]
