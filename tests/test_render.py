@@ -135,12 +135,15 @@ def test_s3_access_scoped_to_named_buckets_with_write_only_where_asked(cluster_s
         {"bucket": "mixed-bucket", "mount_point": "/data/m2", "read_only": False, "prefix": "b/"},
     ]})
     cfg = config(t, cluster_schema, FULL_OPTIONS)
-    expected = {"ref-data": False, "results-bucket": True, "mixed-bucket": True, "lab-cluster-bucket": False}
+    # (bucket, key, write): read where mounted, write only where a mount asks (under its prefix), the
+    # scripts bucket only for this cluster's scripts prefix
+    expected = {("ref-data", None, False), ("results-bucket", None, True), ("mixed-bucket", None, False),
+                ("mixed-bucket", "b/*", True), ("lab-cluster-bucket", "pctl/demo/scripts/*", False)}
     nodes = [cfg["HeadNode"], *cfg["Scheduling"]["SlurmQueues"]]
     for node in nodes:
         access = node["Iam"]["S3Access"]
-        assert {a["BucketName"]: a["EnableWriteAccess"] for a in access} == expected
-        assert len(access) == len(expected)  # one entry per bucket
+        assert {(a["BucketName"], a.get("KeyName"), a["EnableWriteAccess"]) for a in access} == expected
+        assert len(access) == len(expected)
         assert all("*" not in a["BucketName"] for a in access)
 
 
