@@ -21,7 +21,8 @@ def _run(capsys, argv: list[str]) -> tuple[int, dict, str]:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     out, err = capsys.readouterr()
-    return code, json.loads(out), err  # stdout is exactly one document, whatever the outcome
+    assert out.strip(), f"exit {code}, nothing on stdout; stderr:\n{err}"
+    return code, json.loads(out), err  # stdout is exactly one document, whatever the checks found
 
 
 def test_verify_json_passes_and_fails_with_one_document(headnode, tmp_path, monkeypatch, capsys):
@@ -30,7 +31,8 @@ def test_verify_json_passes_and_fails_with_one_document(headnode, tmp_path, monk
     args = ["verify", "--local", "--json", "--host", headnode.host, "--port", str(headnode.port),
             "--user", headnode.user, "--key", headnode.key_path, "--fingerprint", headnode.fingerprint]
     code, doc, _ = _run(capsys, [*args, "--template", headnode.template_path])
-    assert code == 0 and doc["schema"] == "pctl.verify/v1" and doc["ok"] is True
+    assert doc["schema"] == "pctl.verify/v1"
+    assert code == 0 and doc["ok"] is True, [c for c in doc["checks"] if not c["ok"]]
     assert doc["checks"] and all(set(c) == {"name", "ok", "detail"} and c["ok"] for c in doc["checks"])
 
     bad = tmp_path / "bad.yaml"
