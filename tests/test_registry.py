@@ -361,7 +361,7 @@ def test_cli_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
     (tmp_path / "hpc.yaml").write_text(template("hpc", "HPC", ["mpi"], ["openmpi"]))
     main(["registry", "index", str(tmp_path), "--author", "RC team"])
-    assert "1 templates" in capsys.readouterr().out
+    assert "(1 template)" in capsys.readouterr().out
     [entry] = json.loads((tmp_path / "index.json").read_text())
     assert set(entry) == {"name", "version", "description", "tags", "path", "sha256", "author", "software",
                           "min_pctl_version"}
