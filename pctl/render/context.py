@@ -203,7 +203,7 @@ def node_context(t: Template, spack_root: str | None = None) -> dict[str, Any]:
             target = "x86_64_v2" if arch == "x86_64" else "aarch64"  # validation refuses the mix first
     specs = list(t.software.spack_packages)
     names = [spack_package_name(s) for s in specs]
-    fortran_roots = [n for n, s in zip(names, specs) if n in FORTRAN_PACKAGES or FORTRAN_VARIANT_RE.search(s)]
+    fortran_roots = [n for n, s in zip(names, specs, strict=True) if n in FORTRAN_PACKAGES or FORTRAN_VARIANT_RE.search(s)]
     mpi_modules = []
     for spec in specs:
         for m in re.finditer(r"(?:^|\^)\s*(" + "|".join(map(re.escape, MPI_PROVIDERS)) + r")(?![\w-])(?:@=?([A-Za-z0-9_.-]+))?",
@@ -212,7 +212,7 @@ def node_context(t: Template, spack_root: str | None = None) -> dict[str, Any]:
             if module not in mpi_modules:
                 mpi_modules.append(module)
     module_checks = []
-    for spec, name in zip(specs, names):
+    for spec, name in zip(specs, names, strict=True):
         v = spack_spec_version(spec)
         module_checks.append({"label": spec, "module": f"{name}/{v}" if v else name, "probe": None})
     s3_mounts = []
