@@ -16,7 +16,6 @@ from pctl.model.constants import (
     INSTALL_DONE,
     INSTALL_FAILED,
     INSTALL_LOG,
-    OS_COMPILERS,
     SOFTWARE_STATUS_DIR,
 )
 from pctl.model.template import Template
@@ -341,15 +340,16 @@ def test_spack_environment_pins_version_cache_compiler_and_slurm():
     assert env["specs"][:2] == ["gromacs@2024.1 +mpi", "openmpi@4.1.6"]
     assert env["mirrors"] == {"spack-v0.23.1": "https://binaries.spack.io/v0.23.1"}
     lmod = env["modules"]["default"]["lmod"]
-    assert lmod["core_compilers"] == [OS_COMPILERS["rocky9"]]
+    # Lmod's core compilers are what `spack compiler find` finds on the node (node-compilers.yaml, included)
+    assert "node-compilers.yaml" in env["include"] and "core_compilers" not in lmod
     assert lmod["hierarchy"] == ["mpi"]
     assert "{compiler.name}" in lmod["projections"]["all"]
     assert env["modules"]["default"]["roots"]["lmod"] == "/shared/spack/share/spack/lmod"
     installer = r.files["scripts/spack-install.sh"]
     assert "SPACK_ROOT=/shared/spack" in installer and "SPACK_VERSION=0.23.1" in installer
     assert "slurm@${slurm_version}" in installer and "SLURM_PREFIX=/opt/slurm" in installer
-    # one environment, not one install per spec
-    assert installer.count(" install\n") == 1 and "gromacs" not in installer
+    # one environment, not one install per spec (the specs live in spack.yaml; the installer only checks modules)
+    assert "spack add" not in installer and "install gromacs" not in installer
     assert "module lmod refresh" in installer
 
 
