@@ -130,12 +130,16 @@ def _existing(session: Any, fp: str, version: str) -> dict[str, Any] | None:
         return {"image_id": image_id, "fingerprint": fp, "created": False,
                 "pcluster_version": tagged or version, "warning": warning, "how": "reused"}
     offered = ami_registry.offer(session, fp, version)
-    if offered:
-        entry, image_id = offered
+    if offered and offered.accepted:
+        entry, image_id = offered.found, offered.image_id
         log(f"AMI: the registry entry {entry.qualified} (account {entry.entry.owner_account}) has an image with this "
             f"template's fingerprint: using {image_id} instead of baking")
         return {"image_id": image_id, "fingerprint": fp, "created": False, "pcluster_version": version,
                 "warning": None, "how": f"registry {entry.qualified}"}
+    if offered:
+        log(f"AMI: the registry entry {offered.found.qualified} (account {offered.found.entry.owner_account}) has "
+            f"{offered.image_id} with this template's fingerprint; `pctl ami pull {offered.found.qualified} "
+            f"--region {session.region_name}` accepts it, and the next create uses it instead of baking")
     elsewhere = ami_copy.find_in_other_regions(session, fp)
     if elsewhere:
         region, image = elsewhere

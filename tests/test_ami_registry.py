@@ -83,7 +83,7 @@ def test_publish_search_pull_round_trip(aws, source, image, tmp_path):
 
     # create's offer: by fingerprint, in the region, launchable.
     offered = ami_registry.offer(aws, entry.fingerprint, VERSION)
-    assert offered is not None and offered[1] == image
+    assert offered is not None and offered.image_id == image and offered.accepted  # the publisher's own
     assert ami_registry.offer(aws, entry.fingerprint, "3.0.0") is None
     assert ami_registry.offer(aws, "0" * 64, VERSION) is None
 
@@ -165,9 +165,18 @@ def test_the_bake_step_uses_a_registry_image_instead_of_baking(aws, source, imag
     from tasks.ami import _existing
 
     monkeypatch.delenv("PCTL_AMI_REGIONS", raising=False)
+    from pctl.ami_registry.images import _accepted_path
+    from pctl.lifecycle import progress
+
     entry = ami_registry.entry_for_image(aws, image, name="shared-stack")
     assert ami_registry.publish("lab", entry).pushed
     aws.client("ec2").delete_tags(Resources=[image], Tags=[{"Key": "pctl:fingerprint"}])
+    _accepted_path().unlink()  # as on another machine: nobody here chose this image yet
+    lines: list[str] = []
+    with progress.listening(lines.append):
+        assert _existing(aws, entry.fingerprint, VERSION) is None  # only suggested: the caller would bake
+    assert any("pctl ami pull lab/shared-stack --region us-east-1" in line for line in lines)
+    ami_registry.pull("shared-stack", "us-east-1", aws, VERSION)  # accepts it
     found = _existing(aws, entry.fingerprint, VERSION)
     assert found is not None
     assert (found["image_id"], found["how"], found["created"]) == (image, "registry lab/shared-stack",

@@ -116,17 +116,64 @@ def pull(ref: str, region: str, session: boto3.Session, installed_version: str) 
         raise PctlError(f"this account cannot launch {image_id} ({found.qualified}) in {region}",
                         f"ask its owner (account {found.entry.owner_account}) to share it: "
                         f"`pctl ami share {image_id} --account YOUR_ACCOUNT_ID --region {region}`")
+    accept(found, region, image_id)
     return Pulled(found, region, image_id)
 
 
-def offer(session: boto3.Session, fingerprint: str, installed_version: str) -> tuple[FoundAmi, str] | None:
-    """A pinned registry entry with this fingerprint whose image in the session's region this account can
-    launch (no fetch: the last `pctl ami search`/publish pin), or None."""
+def _accepted_path():  # noqa: ANN202 - Path
+    from pctl.registry.store import registry_home
+
+    return registry_home() / "ami-accepted.json"
+
+
+def accepted() -> dict[str, dict[str, str]]:
+    """{image id: {entry, fingerprint, region, date}}: the registry images `pull` (or `publish`) accepted here."""
+    import json
+
+    try:
+        data = json.loads(_accepted_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def accept(found: FoundAmi, region: str, image_id: str) -> None:
+    """Record that this user chose `image_id` (from `found`): `pctl create` may then use it instead of baking."""
+    import json
+
+    from pctl.fsutil import atomic_write_text
+
+    data = accepted()
+    data[image_id] = {"entry": found.qualified if found.source else found.entry.name,
+                      "fingerprint": found.entry.fingerprint, "region": region,
+                      "date": datetime.now(UTC).isoformat(timespec="seconds")}
+    atomic_write_text(_accepted_path(), json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@dataclass
+class Offer:
+    found: FoundAmi
+    image_id: str
+    accepted: bool  # False: pctl only suggests it (`pctl ami pull` accepts it)
+
+
+def offer(session: boto3.Session, fingerprint: str, installed_version: str) -> Offer | None:
+    """A pinned registry entry with this fingerprint, whose image in the session's region this account can
+    launch (no fetch: the pin of the last `pctl ami search`/`pull`/`publish`), or None.
+
+    An image is another account's software running on your cluster, so create uses it only once accepted
+    (`pctl ami pull` of that entry, or your own `publish`); otherwise the offer is a suggestion.
+    """
     region = session.region_name
+    suggestion = None
+    ok = accepted()
     for found in by_fingerprint(fingerprint):
         image_id = found.entry.images.get(region)
         if found.entry.pcluster_version != installed_version or image_id is None:
             continue
-        if launchable(session, image_id, region) is not None:
-            return found, image_id
-    return None
+        if launchable(session, image_id, region) is None:
+            continue
+        if image_id in ok and ok[image_id].get("fingerprint") == fingerprint:
+            return Offer(found, image_id, True)
+        suggestion = suggestion or Offer(found, image_id, False)
+    return suggestion

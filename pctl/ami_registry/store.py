@@ -234,4 +234,8 @@ def publish(source: str, entry: AmiEntry) -> Published:
     update_source(source, state)
     _save_state(state)
     shutil.rmtree(work, ignore_errors=True)
+    from pctl.ami_registry.images import accept  # the publisher's own images are accepted here
+
+    for region, image_id in entry.images.items():
+        accept(FoundAmi(source, entry, commit), region, image_id)
     return Published(source, entry, commit, True, f"pushed {commit[:12]} to {url}")
