@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import json
 import typing
 from typing import Any
 
@@ -171,3 +172,17 @@ def test_trailing_newline_is_refused_and_located(variant, path):
     assert not report.ok()
     assert all(i.line for i in report.errors), report.render()
     assert "Traceback" not in report.render()
+
+
+@pytest.mark.parametrize("char", ["\r", "\t", "\x00", "\x1b", "\u2028", "\u0085", "\u200b", "\u202e"])
+@pytest.mark.parametrize("path", [("cluster", "name"), ("description",), ("users", 0, "name"),
+                                  ("data", "s3_mounts", 0, "mount_point"), ("software", "containers", 0, "image")])
+def test_control_and_invisible_characters_are_refused(char, path):
+    data = full("ebs-and-hdd-fsx")
+    node = data
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = node[path[-1]][:2] + char + node[path[-1]][2:]
+    # JSON is YAML, and its escapes keep every character as written (YAML folds some in plain scalars)
+    report, _ = validate_text(json.dumps(data, indent=1), "t.yaml")
+    assert not report.ok() and all(i.line for i in report.errors), report.render()
