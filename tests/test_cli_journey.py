@@ -303,3 +303,59 @@ def test_status_of_a_create_that_died(world):
     out = pctl(world, "status", "dead").stdout
     assert "the create stopped without recording why" in out
     Path(world.home / "clusters" / "dead.json").unlink()
+
+
+def test_python_m_flows_create_prints_each_line_once(world):
+    done = pctl(world, "--flow", "create", str(world.template), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("valid (0 warnings)") == 1
+    assert done.stderr.count("preflight passed   Node.js") == 1
+    assert "Prefect run create-journey: http://127.0.0.1:" in done.stderr
+    assert "telemetry" not in done.stderr.lower()
+    assert "Plan for cluster journey" in done.stdout
+
+
+def test_ctrl_c_on_a_terminal_asks_and_can_keep(world):
+    """On a terminal (a pty here) the live progress line updates in place, and Ctrl-C asks what to do."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = {**world.env, "PCTL_FAKE_CREATE_SECONDS": "600", "TERM": "xterm", "COLUMNS": "200"}
+    env.pop("PCTL_ON_INTERRUPT")
+    proc = subprocess.Popen([sys.executable, "-m", "tests.journey_pctl", "create", str(world.template), "--no-verify"],
+                            cwd=REPO, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    seen = ""
+
+    def read_until(text: str, timeout: float) -> bool:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(master, 65536).decode(errors="replace")
+                except OSError:
+                    return text in seen
+            if text in seen:
+                return True
+        return False
+
+    try:
+        assert read_until("/3 resources", 240), seen[-2000:]
+        proc.send_signal(signal.SIGINT)
+        assert read_until("Roll back", 60), seen[-2000:]
+        os.write(master, b"keep\n")
+        read_until("pctl: error:", 120)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    assert "Traceback" not in seen
+    assert proc.returncode == 130, seen[-2000:]
+    assert "everything created so far is kept" in seen
+    assert "journey" in leftovers().get("stacks", [])
+    assert pctl(world, "delete", "journey", "--yes").returncode == 0
+    assert states(world) == [] and leftovers() == {}

@@ -112,3 +112,43 @@ def test_delete_warns_about_another_pcluster_before_asking():
     assert "WARNING: cluster alpha was made with pcluster 3.15.0" in result.output
     assert result.output.index("WARNING") < result.output.index("Type the cluster name")
     assert state.get("alpha").status == state.Status.ACTIVE
+
+
+# ---- issue 11: status reads only state; an entry with nothing in AWS goes without AWS -----------------
+
+def test_status_reads_only_the_state_file_by_default(monkeypatch):
+    import pctl.lifecycle.pcluster_view as view
+
+    def no_aws(*_a, **_k):
+        raise AssertionError("status called AWS without --live")
+
+    monkeypatch.setattr(view, "describe", no_aws)
+    _active()
+    result = CliRunner().invoke(cli, ["status", "alpha"])
+    assert result.exit_code == 0, result.output
+    assert "as last recorded; --live asks AWS" in result.output
+
+
+def test_delete_of_an_entry_that_never_made_anything_needs_no_aws_or_prefect(monkeypatch):
+    import pctl.lifecycle.runner as runner
+
+    monkeypatch.setattr(runner, "prepare", lambda *_a, **_k: (_ for _ in ()).throw(AssertionError("Prefect")))
+    st = state.ClusterState(name="stuck", region="eu-west-1")
+    st.set_status(state.Status.CREATE_FAILED, "network: NoCredentialsError")
+    state.save(st)
+    result = CliRunner().invoke(cli, ["delete", "stuck"], input="stuck\n")
+    assert result.exit_code == 0, result.output
+    assert "nothing had been created in AWS" in result.output
+    assert state.load("stuck") is None
+
+
+def test_a_create_that_reached_the_cluster_step_is_not_forgotten_blindly():
+    from pctl.lifecycle.forget import reached_pcluster
+
+    st = state.ClusterState(name="x", region="eu-west-1")
+    st.set_status(state.Status.CREATING)
+    assert reached_pcluster(st)  # died without a word: it may have got there
+    st.set_status(state.Status.ROLLED_BACK, "network: quota")
+    assert not reached_pcluster(st)
+    st.set_status(state.Status.CREATE_FAILED, "cluster wait: CREATE_FAILED")
+    assert reached_pcluster(st)

@@ -168,8 +168,17 @@ def test_a_failing_step_rolls_back_everything(env, monkeypatch, step):
         expected = "cluster wait"
     else:
         module, attr = FAULTS[step]
-        monkeypatch.setattr(sys.modules[module] if module in sys.modules else __import__(module, fromlist=["x"]),
-                            attr, _boom)
+        mod = sys.modules[module] if module in sys.modules else __import__(module, fromlist=["x"])
+        fault = _boom
+        if step == "render":  # the preflight renders first (to find placeholders): fail the create's render
+            calls = {"n": 0}
+            real = getattr(mod, attr)
+
+            def fault(*a, **k):
+                calls["n"] += 1
+                return real(*a, **k) if calls["n"] == 1 else _boom()
+
+        monkeypatch.setattr(mod, attr, fault)
         expected = step
     with pytest.raises(CreateFailed) as err:
         create_cluster(_request())
@@ -256,3 +265,45 @@ def test_concurrent_creates_of_one_name_one_wins(env):
         release.set()
         t.join(5)
     assert env.calls["CreateVpc"] == 0
+
+
+# ---- preflight and the key pair pctl creates (issue 11) -------------------------------------------
+
+def test_a_failed_preflight_leaves_no_state_and_no_resource(env):
+    from flows.create import create_cluster
+    from pctl.lifecycle.preflight import PreflightFailed
+
+    lines: list[str] = []
+    from pctl.lifecycle import progress
+
+    bad = TEMPLATE.replace("key_name: mykey", "key_name: nosuch").replace(
+        "networking: {ssh_allowed_cidr: 203.0.113.0/24}", "")
+    with progress.listening(lines.append), pytest.raises(PreflightFailed) as err:
+        create_cluster(CreateRequest(template=TemplateSource(yaml=bad), verify=False, timeout_minutes=1))
+    message = str(err.value)
+    assert "2 problems; nothing was created" in message
+    assert "key pair: nosuch does not exist" in message and "SSH access" in message
+    assert state.list_all() == []
+    assert env.calls["CreateVpc"] == 0
+    assert [k["KeyName"] for k in boto3.client("ec2", region_name="us-east-1").describe_key_pairs()["KeyPairs"]] == ["mykey"]
+    assert _pctl_tagged() == {}
+    # Each progress line reaches a listener once.
+    assert len([x for x in lines if "preflight failed   key pair" in x]) == 1
+
+
+def test_the_key_pair_pctl_made_goes_with_the_rollback(env, monkeypatch):
+    import pctl.aws.network as network
+    from flows.create import CreateFailed, create_cluster
+    from pctl.lifecycle.keypair import private_key_path
+
+    monkeypatch.setattr(network, "_ensure_ssh_rule", _boom)
+    no_key = TEMPLATE.replace(", key_name: mykey", "")
+    with pytest.raises(CreateFailed, match="failed at step 'network'") as err:
+        create_cluster(CreateRequest(template=TemplateSource(yaml=no_key), verify=False, timeout_minutes=1))
+    assert "key pair pctl-flowtest" in str(err.value)  # in the "cleaned up" list
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    assert [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]] == ["mykey"]  # the user's own stays
+    assert not private_key_path("pctl-flowtest").exists()
+    st = state.get("flowtest")
+    assert st.status == state.Status.ROLLED_BACK and st.resources == []
+    assert st.history[-1].detail.startswith("network: ")

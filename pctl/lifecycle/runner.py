@@ -46,7 +46,9 @@ class _Display:
         if not self.show:
             return
         if live and self.tty:
-            self._live().update(self._stamp(message))
+            from rich.text import Text
+
+            self._live().update(Text(self._stamp(message)))  # Text: no markup, no highlighting
             return
         if live:  # not a terminal: one plain line per change (the elapsed part alone does not count)
             key = message.rsplit(" | ", 1)[0]
@@ -74,7 +76,7 @@ class _Display:
             last = live.renderable
             live.stop()
             if last:
-                click.echo(str(last), err=True)  # the last live line stays on screen, as a plain line
+                click.echo(getattr(last, "plain", str(last)), err=True)  # the last live line stays on screen, as a plain line
 
     def ask_on_interrupt(self, cluster: str, step: str) -> str:
         """Ctrl-C during a create, on a terminal: roll back, or keep what exists (a cluster keeps building)."""

@@ -68,7 +68,8 @@ def read(session: Any, stack: str, deleting: bool = False) -> StackProgress | No
         resources = [r for page in cf.get_paginator("list_stack_resources").paginate(StackName=stack)
                      for r in page["StackResourceSummaries"]]
         total = _template_total(cf, stack) or len(resources)
-        events = cf.describe_stack_events(StackName=stack)["StackEvents"]
+        events = sorted(cf.describe_stack_events(StackName=stack)["StackEvents"],
+                        key=lambda e: e.get("Timestamp") or 0, reverse=True)  # newest first
     except Exception:
         return None
     want = "DELETE_COMPLETE" if deleting else "_COMPLETE"
