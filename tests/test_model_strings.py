@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from pctl.model.base import field_for_key
-from pctl.model.template import Template, _inner_models, _models
+from pctl.model.template import Template, all_models, inner_models
 from pctl.validation import validate_text
 
 BASE: dict[str, Any] = {
@@ -129,7 +129,7 @@ def fields_of(path: tuple) -> set[tuple[str, str]]:
         if name is None:
             break
         seen.add((model.__name__, name))
-        inner = _inner_models(model.model_fields[name].annotation)
+        inner = inner_models(model.model_fields[name].annotation)
         model = inner[0] if inner else None
     return seen
 
@@ -145,9 +145,7 @@ def _stringy(annotation: Any) -> bool:
 
 
 def string_fields() -> set[tuple[str, str]]:
-    models: dict = {}
-    _models(Template, models)
-    return {(name, f) for name, m in models.items() for f, info in m.model_fields.items() if _stringy(info.annotation)}
+    return {(name, f) for name, m in all_models().items() for f, info in m.model_fields.items() if _stringy(info.annotation)}
 
 
 CASES = [(v, p) for v in VARIANTS for p in string_leaves(full(v))]

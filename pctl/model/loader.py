@@ -78,12 +78,10 @@ def parse_yaml(text: str, source: str = "") -> Loaded:
 @cache
 def _alias_groups() -> dict[str, tuple[str, ...]]:
     """Every key -> all spellings of its field, across the template's models (for locating issues)."""
-    from pctl.model.template import _models
+    from pctl.model.template import all_models
 
-    models: dict[str, type[BaseModel]] = {}
-    _models(Template, models)
     out: dict[str, tuple[str, ...]] = {}
-    for model in models.values():
+    for model in all_models().values():
         for keys in spellings(model).values():
             for key in keys:
                 out[key] = keys

@@ -32,7 +32,7 @@ from pctl.model.storage import (
 __all__ = [
     "CapacityType", "ClusterSection", "Compute", "Container", "Data", "EbsSettings", "EfsMount", "EfsSettings",
     "FsxLustreMount", "FsxLustreSettings", "Group", "InstallMode", "MAX_QUEUE_NODES", "Networking", "NodeGroup",
-    "Platform", "Queue", "S3Mount", "SharedStorage", "Software", "StorageType", "Strict", "Template", "User",
+    "Platform", "Queue", "all_models", "inner_models", "S3Mount", "SharedStorage", "Software", "StorageType", "Strict", "Template", "User",
     "json_schema",
 ]
 
@@ -162,29 +162,35 @@ class Template(Strict):
         return resolve_groups(self.users, self.groups)
 
 
-def _models(model: type[BaseModel], seen: dict[str, type[BaseModel]]) -> None:
+def all_models(root: type[BaseModel] | None = None) -> dict[str, type[BaseModel]]:
+    """Every pydantic model reachable from `root` (default: Template), by class name."""
+    seen: dict[str, type[BaseModel]] = {}
+    _collect(root or Template, seen)
+    return seen
+
+
+def _collect(model: type[BaseModel], seen: dict[str, type[BaseModel]]) -> None:
     seen[model.__name__] = model
     for info in model.model_fields.values():
-        for inner in _inner_models(info.annotation):
+        for inner in inner_models(info.annotation):
             if inner.__name__ not in seen:
-                _models(inner, seen)
+                _collect(inner, seen)
 
 
-def _inner_models(annotation: Any) -> list[type[BaseModel]]:
+def inner_models(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models inside a field annotation (list[X], X | None, ...)."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     out: list[type[BaseModel]] = []
     for arg in getattr(annotation, "__args__", ()) or ():
-        out.extend(_inner_models(arg))
+        out.extend(inner_models(arg))
     return out
 
 
 def json_schema() -> dict:
     """The template's JSON Schema (draft 2020-12): pydantic's, plus every alias spelling as a property."""
     schema = Template.model_json_schema()
-    models: dict[str, type[BaseModel]] = {}
-    _models(Template, models)
-    for name, model in models.items():
+    for name, model in all_models().items():
         target = schema if model is Template else schema.get("$defs", {}).get(name)
         if not target or "properties" not in target:
             continue
