@@ -245,8 +245,9 @@ usermod -p '*' {user}
                 return "installed"
             if (status / "install.failed").exists():
                 log("software install FAILED: " + (status / "install.failed").read_text().strip())
-                tail = (status / "install.log").read_text(errors="replace")[-3000:] if (status / "install.log").exists() else ""
-                print(tail, flush=True)
+                text = (status / "install.log").read_text(errors="replace") if (status / "install.log").exists() else ""
+                errors = [ln for ln in text.splitlines() if "Error" in ln or "error:" in ln][:20]
+                print("first errors in the install log:\n" + "\n".join(errors) + "\n...\n" + text[-3000:], flush=True)
                 return "failed"
             time.sleep(1)
         return f"timeout ({limit:.0f}s)"
