@@ -223,3 +223,16 @@ def test_head_node_needs_memory_for_the_compute_nodes_it_manages():
     assert e.field == "compute.head_node" and "2.04 GiB" in e.message and "36 compute nodes" in e.message
     assert issues(template("- {name: q, instance_types: [c6i.large], max_count: 20}", head="c1.medium"),
                   "HeadNodeMemory") == []
+
+
+def test_online_issues_use_the_live_answer(aws):
+    """The online path: AWS (moto's EC2) is asked, its answer kept, and the checks re-run on it."""
+    from pctl.model.loader import load_text
+    from pctl.validation.instance_rules import online_issues
+
+    loaded = load_text(template("- {name: q, instance_types: [c6i.2xlarge, hpc7a.96xlarge]}"), "t.yaml")
+    found = online_issues(aws, loaded.template)
+    assert [(i.code, i.field) for i in found if i.level.value == "error"] == [
+        ("InstanceTypeOffered", "compute.queues[0].instance_types[1]")]
+    saved = json.loads(it.live_cache_path().read_text())
+    assert set(saved["regions"]["us-east-1"]) == {"t3.medium", "c6i.2xlarge", "hpc7a.96xlarge"}

@@ -205,3 +205,17 @@ class HeadNodeMemoryValidator(Validator):
                              f"{required:.2f} GiB to manage {nodes} compute nodes (the queues' max_count)",
                              f"use a head node with more memory{', e.g. ' + bigger[0] if bigger else ''}, "
                              "or lower max_count")
+
+
+def online_issues(session: object, t: Template) -> list[Issue]:
+    """The type checks again with AWS's live answer (the online preflight path; needs credentials).
+
+    Asks AWS about every type of the template in its region (`instance_types.refresh_from_aws`, which keeps
+    the answer so that later offline runs agree), then re-runs this module's checks: the live answer wins
+    over the shipped table. Raises what botocore raises; the caller reports it.
+    """
+    names = [name for _, name in _all_types(t) if instance_types.is_well_formed(name)]
+    instance_types.refresh_from_aws(session, names, t.cluster.region)
+    checks = [cls() for cls in (KnownInstanceTypeValidator, InstanceTypeOfferedValidator, CommonZoneValidator,
+                                EfaSupportValidator, CapacityTypeSupportValidator, HeadNodeMemoryValidator)]
+    return [issue for check in checks for issue in check.check(t)]
