@@ -22,24 +22,19 @@ from pctl.model.constants import (
 )
 from pctl.model.template import (
     CapacityType,
-    EbsSettings,
-    EfsSettings,
-    FsxLustreSettings,
     InstallMode,
-    SharedStorage,
     StorageType,
     Template,
 )
 from pctl.render import options as opt
 from pctl.render.options import RenderOptions, split_s3_url
-from pctl.validation.storage import fsx_throughput
+from pctl.render.storage import shared_storage
 
 CAPACITY_TYPES = {
     CapacityType.ondemand: "ONDEMAND",
     CapacityType.spot: "SPOT",
     CapacityType.capacity_block: "CAPACITY_BLOCK",
 }
-STORAGE_TYPES = {StorageType.ebs: "Ebs", StorageType.efs: "Efs", StorageType.fsx_lustre: "FsxLustre"}
 DEB_OSES = ("ubuntu2204", "ubuntu2404")
 SLURM_PREFIX = "/opt/slurm"  # where ParallelCluster installs Slurm on every node
 PROFILE_SNIPPET = "/etc/profile.d/pctl-modules.sh"
@@ -170,7 +165,7 @@ def build(t: Template, o: RenderOptions) -> dict[str, Any]:
             "compute": script_url(scripts_prefix, "compute-node.sh"),
         },
         "queues": queues,
-        "shared_storage": _shared_storage(t),
+        "shared_storage": shared_storage(t),
         "placeholders": placeholders,
         **node_context(t),
     }
@@ -316,86 +311,3 @@ def _s3_access(t: Template, scripts_bucket: str, scripts_key_prefix: str = "") -
         key = f"{scripts_key_prefix.strip('/')}/*" if scripts_key_prefix.strip("/") else None
         out.append({"bucket": scripts_bucket, "write": False, "key": key})
     return out
-
-
-def _settings(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def ebs_settings(s: SharedStorage) -> dict[str, Any]:
-    """EbsSettings of a shared EBS volume: VolumeId for an existing one, else every option written."""
-    if s.file_system_id:
-        return {"VolumeId": s.file_system_id}
-    e = s.ebs_settings or EbsSettings()
-    return _settings({"VolumeType": e.volume_type, "Size": s.size_gb, "Iops": e.iops, "Throughput": e.throughput,
-                      "Encrypted": e.encrypted, "KmsKeyId": e.kms_key_id, "SnapshotId": e.snapshot_id,
-                      "DeletionPolicy": e.deletion_policy})
-
-
-def efs_settings(e: EfsSettings, file_system_id: str | None) -> dict[str, Any]:
-    """EfsSettings: an existing file system takes only its id and mount options (pcluster refuses the rest)."""
-    mount = {"EncryptionInTransit": e.encryption_in_transit, "IamAuthorization": e.iam_authorization or None}
-    if file_system_id:
-        return _settings({"FileSystemId": file_system_id, **mount, "AccessPointId": e.access_point_id})
-    return _settings({"Encrypted": e.encrypted_at_rest, "KmsKeyId": e.kms_key_id, "PerformanceMode": e.performance_mode,
-                      "ThroughputMode": e.throughput_mode, "ProvisionedThroughput": e.provisioned_throughput,
-                      "DeletionPolicy": e.deletion_policy, **mount})
-
-
-def fsx_settings(f: FsxLustreSettings, file_system_id: str | None, capacity: int) -> dict[str, Any]:
-    """FsxLustreSettings; PERSISTENT_* get PerUnitStorageThroughput (the lowest allowed unless written)."""
-    if file_system_id:
-        return {"FileSystemId": file_system_id}
-    return _settings({
-        "StorageCapacity": capacity, "DeploymentType": f.deployment_type,
-        "PerUnitStorageThroughput": fsx_throughput(f), "StorageType": f.storage_type,
-        "DriveCacheType": f.drive_cache_type, "DataCompressionType": f.data_compression_type,
-        "KmsKeyId": f.kms_key_id, "ImportPath": f.import_path, "ExportPath": f.export_path,
-        "AutoImportPolicy": f.auto_import_policy,
-        "AutomaticBackupRetentionDays": f.automatic_backup_retention_days,
-        "DailyAutomaticBackupStartTime": f.daily_automatic_backup_start_time,
-        "WeeklyMaintenanceStartTime": f.weekly_maintenance_start_time, "DeletionPolicy": f.deletion_policy,
-    })
-
-
-def _shared_storage(t: Template) -> list[dict[str, Any]]:
-    """SharedStorage entries: the template's volumes, then data.efs and data.fsx_lustre."""
-    out: list[dict[str, Any]] = []
-    for s in t.shared_storage:
-        if s.type is StorageType.ebs:
-            settings = ebs_settings(s)
-        elif s.type is StorageType.efs:
-            settings = efs_settings(s.settings, s.file_system_id)  # type: ignore[arg-type]
-        else:
-            settings = fsx_settings(s.settings, s.file_system_id, s.size_gb)  # type: ignore[arg-type]
-        out.append({"name": s.name, "mount_dir": s.mount_point, "kind": STORAGE_TYPES[s.type], "settings": settings,
-                    "existing": s.file_system_id is not None})
-    names = {s["name"] for s in out}
-
-    def unique(base: str) -> str:
-        name, i = base, 2
-        while name in names:
-            name, i = f"{base}-{i}", i + 1
-        names.add(name)
-        return name
-
-    for i, e in enumerate(t.data.efs, 1):
-        out.append({"name": unique(f"data-efs-{i}"), "mount_dir": e.mount_point, "kind": "Efs",
-                    "settings": efs_settings(e, e.file_system_id), "existing": e.file_system_id is not None})
-    for i, f in enumerate(t.data.fsx_lustre, 1):
-        out.append({"name": unique(f"data-fsx-{i}"), "mount_dir": f.mount_point, "kind": "FsxLustre",
-                    "settings": fsx_settings(f, f.file_system_id, f.storage_capacity_gb),
-                    "existing": f.file_system_id is not None})
-    for entry in out:
-        entry["warnings"] = _storage_warnings(entry["settings"])
-    return out
-
-
-def _storage_warnings(settings: dict[str, Any]) -> list[str]:
-    """What the config says plainly above a volume: no encryption at rest, no encryption in transit."""
-    notes = []
-    if settings.get("Encrypted") is False:
-        notes.append("NOT encrypted at rest (`encrypted: false` in the template)")
-    if settings.get("EncryptionInTransit") is False:
-        notes.append("mounted WITHOUT encryption in transit (`encryption_in_transit: false` in the template)")
-    return notes
