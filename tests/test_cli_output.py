@@ -425,3 +425,20 @@ def test_outcome_cells_are_coloured_only_where_colour_is_on(monkeypatch):
     monkeypatch.setenv("FORCE_COLOR", "1")
     coloured = CliRunner().invoke(show, color=True).output
     assert "\x1b[1;31mFAIL" in coloured and "\x1b[32mok" in coloured
+
+
+def test_the_bash_script_completes_in_bash(tmp_path):
+    """Source the generated script in a real bash and call its completion function as bash would."""
+    import shutil
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash")
+    launcher = tmp_path / "pctl"  # the script runs `pctl`: this one runs the code under test
+    launcher.write_text(f"#!/bin/sh\nexec {sys.executable} -m pctl \"$@\"\n")
+    launcher.chmod(0o755)
+    script = ('source <(pctl completion bash); COMP_WORDS=(pctl validate bio); COMP_CWORD=2; '
+              '_pctl_completion pctl; printf "%s\\n" "${COMPREPLY[@]}"')
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([bash, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert proc.stdout.splitlines() == ["bioinformatics"], proc.stderr
