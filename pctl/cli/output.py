@@ -41,11 +41,7 @@ def color_enabled(stream: IO[str] | None = None) -> bool:
         return False
     if os.environ.get("FORCE_COLOR"):
         return True
-    stream = stream if stream is not None else sys.stdout
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # a closed or odd stream (test runners): plain
-        return False
+    return _is_terminal(stream if stream is not None else sys.stdout)
 
 
 def _stream(err: bool) -> IO[str]:
@@ -72,7 +68,7 @@ def console(err: bool = False, *, color: bool | None = None, width: int | None =
 def _is_terminal(stream: IO[str]) -> bool:
     try:
         return bool(stream.isatty())
-    except (AttributeError, ValueError):
+    except (AttributeError, ValueError):  # a closed or odd stream (test runners): not a terminal
         return False
 
 
