@@ -97,6 +97,7 @@ def bake(template: Template, region: str, bucket: str, epoch: str, owner: str | 
                 session, template=template, pcluster_version=version, script=ami_software_script(template),
                 bucket=bucket, timeout_s=timeout_minutes * 60, poll_s=poll_seconds(30), on_created=on_created,
                 log=log, instance_profile=profile, subnet_id=subnet, profile_wait_s=120, base_image_id=base_image,
+                client_token=lock.token,  # one per bake attempt: a retried RunInstances cannot duplicate (issue 14)
             )
         finally:
             _remove_builder(session, fp, owner, bucket)

@@ -280,3 +280,48 @@ def test_every_bucket_call_names_the_expected_owner(aws_endpoint, tmp_path, monk
     # CreateBucket has no such parameter
     assert unnamed <= {"CreateBucket"}, unnamed
     assert {"HeadBucket", "PutObject", "DeleteObjects", "DeleteBucket", "PutBucketPolicy"} <= {op for op, _ in calls}
+
+
+_KILL_AFTER_RUN_INSTANCES = """
+import os, signal
+import botocore.client
+real = botocore.client.BaseClient._make_api_call
+def call(self, op, params):
+    out = real(self, op, params)
+    if op == "RunInstances":
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 right after RunInstances answered
+    return out
+botocore.client.BaseClient._make_api_call = call
+from pctl.aws.ami_bake import bake_image
+from pctl.aws.session import make_session
+from tests.test_aws_ami import BUCKET, VERSION, make_template
+bake_image(make_session("us-east-1"), template=make_template(), pcluster_version=VERSION, script="echo\\n",
+           bucket=BUCKET, timeout_s=5, poll_s=0.02, log=lambda m: None, client_token="attempt-1")
+"""
+
+
+def test_kill_9_right_after_the_builders_run_instances_the_rerun_reuses_it(aws_endpoint, tmp_path, monkeypatch):
+    """The killed bake's builder keeps installing; the re-run finds it by its tags and waits for it instead of
+    launching a second one (moto ignores ClientToken, so this is the tag lookup at work); it ends terminated."""
+    from pctl.aws.ami_bake import bake_image
+    from pctl.aws.bucket import ensure_bucket
+    from tests.test_aws_ami import BUCKET, VERSION, make_template, play_instance
+
+    use_home(monkeypatch, tmp_path / "home")
+    ensure_bucket(session(), BUCKET, REGION)
+    proc = subprocess.run([sys.executable, "-c", _KILL_AFTER_RUN_INSTANCES], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ))
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    ec2 = session().client("ec2")
+
+    def builders() -> dict[str, str]:
+        res = ec2.describe_instances(Filters=[{"Name": "tag:pctl:role", "Values": ["bake-builder"]}])["Reservations"]
+        return {i["InstanceId"]: i["State"]["Name"] for r in res for i in r["Instances"]}
+
+    [first] = builders()
+    thread = play_instance(session(), "done")
+    image = bake_image(session(), template=make_template(), pcluster_version=VERSION, script="echo\n", bucket=BUCKET,
+                       timeout_s=10, poll_s=0.02, log=lambda m: None, client_token="attempt-2")
+    thread.join(5)
+    assert image.startswith("ami-")
+    assert builders() == {first: "terminated"}  # one builder in all, and it is gone

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from pctl.aws.ami import (
     BAKE_PREFIX,
     BUILDER_TYPES,
+    FINGERPRINT_TAG,
     PCLUSTER_BUILD_STATUS_TAG,
     ROOT_VOLUME_GB,
     delete_image,
@@ -71,6 +72,26 @@ def _instance_state(ec2: Any, instance_id: str) -> str:
     return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
 
 
+def running_builder(ec2: Any, fingerprint: str) -> str | None:
+    """This installation's builder for `fingerprint` that is still pending or running, if any (issue 14)."""
+    from pctl.aws.ownership import OWNER_TAG, tag_dict
+    from pctl.state import owner_id
+
+    owner = owner_id()
+    found = ec2.describe_instances(Filters=[
+        {"Name": "tag:pctl:role", "Values": ["bake-builder"]},
+        {"Name": f"tag:{FINGERPRINT_TAG}", "Values": [fingerprint]},
+        {"Name": "instance-state-name", "Values": ["pending", "running"]},
+    ])["Reservations"]
+    for res in found:
+        for i in res["Instances"]:
+            tags = tag_dict(i.get("Tags"))
+            if (tags.get(OWNER_TAG) == owner and tags.get(FINGERPRINT_TAG) == fingerprint
+                    and i["State"]["Name"] in ("pending", "running")):
+                return i["InstanceId"]
+    return None
+
+
 def bake_image(
     session: boto3.Session,
     *,
@@ -87,8 +108,13 @@ def bake_image(
     instance_type: str | None = None,
     profile_wait_s: float = 120,
     base_image_id: str | None = None,
+    client_token: str | None = None,
 ) -> str:
     """Bake the template's software into an AMI; returns the image id.
+
+    Never two builders for one bake (issue 14): a builder of this installation for this fingerprint that is
+    still pending or running (a run killed right after RunInstances) is found by its tags and reused, and
+    ``client_token`` (one per bake attempt: the bake lock's token) makes a retried RunInstances idempotent.
 
     ``instance_profile`` must let the builder read and write s3://<bucket>/pctl-bakes/<fingerprint>/ (the
     flow creates one scoped to that prefix, `pctl.aws.iam.ensure_builder_profile`); ``subnet_id`` needs a
@@ -119,11 +145,13 @@ def bake_image(
         return [{"Key": k, "Value": v} for k, v in mine.items()]
 
     root = base_record.get("RootDeviceName", "/dev/xvda")
+    reused = running_builder(ec2, fp)
     try:
-        # A re-run must not find a marker from an earlier attempt.
-        for outcome in ("done", "failed", "log"):
-            s3.delete_object(Bucket=bucket, Key=f"{marker_prefix(fp)}/{outcome}")
-        s3.put_object(Bucket=bucket, Key=f"{marker_prefix(fp)}/bake.sh", Body=script.encode())
+        if reused is None:  # a reused builder is mid-install: its markers and script stay as they are
+            # A re-run must not find a marker from an earlier attempt.
+            for outcome in ("done", "failed", "log"):
+                s3.delete_object(Bucket=bucket, Key=f"{marker_prefix(fp)}/{outcome}")
+            s3.put_object(Bucket=bucket, Key=f"{marker_prefix(fp)}/bake.sh", Body=script.encode())
     except Exception as exc:
         raise to_pctl_error(exc, f"uploading the bake script to s3://{bucket}") from exc
 
@@ -148,12 +176,18 @@ def bake_image(
         run["IamInstanceProfile"] = {"Name": instance_profile}
     if subnet_id:
         run["SubnetId"] = subnet_id
+    if client_token:
+        run["ClientToken"] = client_token[:64]
 
     instance_id: str | None = None
     image_id: str | None = None
     started = time.monotonic()
     try:
-        instance_id = _launch(ec2, run, poll_s=poll_s, profile_wait_s=profile_wait_s)
+        if reused is not None:
+            instance_id = reused
+            log(f"builder {instance_id} of an interrupted run is still installing: reusing it, not launching another")
+        else:
+            instance_id = _launch(ec2, run, poll_s=poll_s, profile_wait_s=profile_wait_s)
         created(Resource("instance", instance_id, region, {"role": "bake-builder"}))
         log(f"builder {instance_id} launched from {base_ami}; waiting up to {timeout_s} s for the software install")
 
