@@ -76,6 +76,7 @@ def leftovers() -> dict[str, list[str]]:
         "stacks": [s["StackName"] for s in boto3.client("cloudformation", region_name=REGION).describe_stacks()["Stacks"]
                    if s["StackStatus"] != "DELETE_COMPLETE"],
         "buckets": [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]],
+        "ssm_parameters": [p["Name"] for p in boto3.client("ssm", region_name=REGION).describe_parameters()["Parameters"]],
     }
     return {k: v for k, v in out.items() if v}
 
@@ -104,6 +105,7 @@ def test_dry_run_create_status_verify_delete(world, request):
     assert "cluster journey: active" in made.stdout
     # The run is findable: named after cluster and action, with its UI link (a server is up).
     assert "Prefect run create-journey: http://127.0.0.1:" in made.stderr
+    assert "cluster:journey" in _run_tags("create-journey")
     # The stack's progress: resources done of the total (the fake stack has 3), as plain lines (no tty).
     assert "3/3 resources" in made.stderr
     assert made.stderr.count("preflight passed   SSH access") == 1  # each progress line once
@@ -130,6 +132,15 @@ def test_dry_run_create_status_verify_delete(world, request):
     assert "Prefect run delete-journey" in gone.stderr
     assert states(world) == [] and leftovers() == {}
     assert not key.exists()
+
+
+def _run_tags(run_name: str) -> set[str]:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[run_name])))
+    return {t for r in runs for t in r.tags}
 
 
 def _verify(world, request) -> None:
