@@ -113,6 +113,12 @@ def build(t: Template, o: RenderOptions) -> dict[str, Any]:
     }
 
     s3_access = _s3_access(t, *split_s3_url(scripts_prefix))
+    # The account's Spack binary cache (issue 15) lives in pctl's bucket: nodes write its prefix only.
+    cache_bucket = split_s3_url(o.scripts_s3_prefix)[0] if o.scripts_s3_prefix else None
+    if cache_bucket:
+        from pctl.cache.location import s3_access as cache_s3_access
+
+        s3_access.append(cache_s3_access(cache_bucket))
     queues = []
     for q in t.compute.queues:
         subnet = pick(compute_subnet_id, opt.PLACEHOLDER_SUBNET,
@@ -167,18 +173,20 @@ def build(t: Template, o: RenderOptions) -> dict[str, Any]:
         "queues": queues,
         "shared_storage": shared_storage(t),
         "placeholders": placeholders,
-        **node_context(t),
+        **node_context(t, cache_bucket=cache_bucket),
     }
 
 
-def node_context(t: Template, spack_root: str | None = None) -> dict[str, Any]:
+def node_context(t: Template, spack_root: str | None = None, cache_bucket: str | None = None) -> dict[str, Any]:
     """What the node scripts and the Spack environment need (no AWS options involved).
 
     Decided here: the Spack target (pctl.targets.cluster_target over the head node's and every
     queue's instance types), whether a Fortran compiler is needed up front, the modules the
     installer and verify check, S3 prefixes ending in '/'. Decided on the node at install time:
-    the core compiler (`spack compiler find`) and the Slurm version.
+    the core compiler (`spack compiler find`) and the Slurm version. ``cache_bucket``: pctl's bucket,
+    whose ``spack-cache/v<version>`` prefix is the account's binary cache (pctl.cache; None: no cache).
     """
+    from pctl.cache import location as cache_location
     from pctl.containers.modules import node_context as container_context
     from pctl.targets import UnknownInstanceFamily, cluster_target
     from pctl.validation.rules import spack_package_name, spack_spec_version
@@ -238,6 +246,10 @@ def node_context(t: Template, spack_root: str | None = None) -> dict[str, Any]:
             "git": SPACK_GIT,
             "binary_cache": SPACK_BINARY_CACHE.format(version=version),
             "mirror_name": f"spack-v{version}",
+            "cache_mirror": cache_location.MIRROR_NAME,
+            "account_cache": {"url": cache_location.cache_url(cache_bucket, version),
+                              "secret": cache_location.SECRET_NAME,
+                              "region": t.cluster.region} if cache_bucket else None,
             "specs": specs,
             "target": target,
             "target_types": types,

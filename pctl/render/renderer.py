@@ -98,8 +98,10 @@ def ssh_warnings(template: Template, options: RenderOptions) -> list[str]:
     return [f"{issue.message}; {issue.hint}"]
 
 
-def ami_software_script(template: Template) -> str:
-    """The script an AMI build runs: Spack and the environment into AMI_SPACK_ROOT, in the foreground."""
+def ami_software_script(template: Template, cache_bucket: str | None = None) -> str:
+    """The script an AMI build runs: Spack and the environment into AMI_SPACK_ROOT, in the foreground.
+
+    ``cache_bucket``: pctl's bucket; the build then uses and pushes to its Spack binary cache (pctl.cache)."""
     template = checked(template)
-    context = ctx.node_context(template, spack_root=AMI_SPACK_ROOT)
+    context = ctx.node_context(template, spack_root=AMI_SPACK_ROOT, cache_bucket=cache_bucket)
     return render_template("scripts/ami-software.sh.j2", context)
