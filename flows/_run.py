@@ -70,5 +70,10 @@ def announce(request: Any) -> None:
     with contextlib.suppress(Exception):
         from pctl.prefect_env import ephemeral
 
-        url = None if ephemeral() else flow_run.ui_url
+        if not ephemeral() and flow_run.id:
+            from prefect.settings import PREFECT_UI_URL
+
+            # The bundled UI's page of a run (what deployments.ui checks with a browser); Prefect's own
+            # runtime.ui_url points at /flow-runs/..., a path that UI does not serve.
+            url = f"{str(PREFECT_UI_URL.value()).rstrip('/')}/runs/flow-run/{flow_run.id}"
     log(f"Prefect run {flow_run.name}" + (f": {url}" if url else " (temporary server: `pctl server up` keeps runs)"))

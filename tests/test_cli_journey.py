@@ -105,6 +105,7 @@ def test_dry_run_create_status_verify_delete(world, request):
     assert "cluster journey: active" in made.stdout
     # The run is findable: named after cluster and action, with its UI link (a server is up).
     assert "Prefect run create-journey: http://127.0.0.1:" in made.stderr
+    assert "/runs/flow-run/" in made.stderr  # the bundled UI's run page
     assert "cluster:journey" in _run_tags("create-journey")
     # The stack's progress: resources done of the total (the fake stack has 3), as plain lines (no tty).
     assert "3/3 resources" in made.stderr
