@@ -18,6 +18,20 @@ from pathlib import Path
 from nodes_lib.proc import NodesError, log, run
 
 NODE_PATH = "/opt/pctl-nodes/spack.git"
+# BOUNDARY of `spack install --fake`, in the local repository's site scope (etc/spack/packages.yaml):
+# a fake python-venv has no interpreter, and every py-* package asks it for its install paths (Spack's
+# python-venv package, `_get_path`), so any environment with a Python extension (bioinformatics:
+# bcftools -> py-matplotlib) fails. The node's own python3 stands in for python-venv, and nothing else.
+SITE_PACKAGES = """\
+# pctl-nodes (tier 3 only): `spack install --fake` gives python-venv no interpreter; py-* packages need
+# one at install time. The node's /usr python3 stands in. See scripts/nodes_lib/spack_source.py.
+packages:
+  python-venv:
+    buildable: false
+    externals:
+      - spec: python-venv@1.0
+        prefix: /usr
+"""
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -41,7 +55,7 @@ def bare_repo(cache: Path) -> tuple[Path, str] | None:
     tar = tarball()
     if tar is None:
         return None
-    digest = hashlib.sha256(tar.read_bytes()).hexdigest()[:12]
+    digest = hashlib.sha256(tar.read_bytes() + SITE_PACKAGES.encode()).hexdigest()[:12]
     tag = f"v{version_of(tar)}"
     path = cache / f"spack-{digest}.git"
     if (path / "refs" / "tags" / tag).exists() or (path / "packed-refs").exists():
@@ -52,6 +66,7 @@ def bare_repo(cache: Path) -> tuple[Path, str] | None:
         log(f"making a git repository of {tar.name} (tag {tag}, once)")
         run(["tar", "-xzf", str(tar), "-C", str(work)], quiet=True)
         src = work / "spack"
+        (src / "etc" / "spack" / "packages.yaml").write_text(SITE_PACKAGES)
         git = ["git", "-C", str(src), "-c", "user.name=pctl-nodes", "-c", "user.email=pctl-nodes@localhost"]
         run([*git[:3], "init", "-q"], quiet=True)
         run([*git, "add", "-A"], quiet=True)
