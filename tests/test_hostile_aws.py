@@ -325,3 +325,30 @@ def test_kill_9_right_after_the_builders_run_instances_the_rerun_reuses_it(aws_e
     thread.join(5)
     assert image.startswith("ami-")
     assert builders() == {first: "terminated"}  # one builder in all, and it is gone
+
+
+def test_every_pctl_client_call_on_pctls_bucket_names_the_expected_owner(aws_endpoint, tmp_path, monkeypatch):
+    """Code that calls S3 directly (the bake lock, the bake itself) goes through pctl's client: the header is
+    added for `pctl-<account>-<region>` and for no other bucket (a user's dataset may be another account's)."""
+    from pctl.aws import bucket as b
+    from pctl.aws.ami_lock import try_acquire
+    from pctl.aws.session import account_id, client
+
+    use_home(monkeypatch, tmp_path / "home")
+    s = session()
+    name = b.default_bucket_name(s, REGION)
+    b.ensure_bucket(s, name, REGION)
+    s3 = client(s, "s3")
+    seen: list[tuple[str, str | None]] = []
+    s3.meta.events.register("before-call.s3.*", lambda model, params, **_: seen.append(
+        (model.name, params["headers"].get("x-amz-expected-bucket-owner"))))
+    lock = try_acquire(s3, name, "f" * 64, holder="test", hold_s=60)
+    assert lock is not None
+    lock.release()
+    s3.put_object(Bucket=name, Key="x", Body=b"x")
+    s3.delete_object(Bucket=name, Key="x")
+    assert seen and all(owner == account_id(s) for _, owner in seen), seen
+    seen.clear()
+    s3.create_bucket(Bucket="someone-elses-data")
+    s3.head_bucket(Bucket="someone-elses-data")
+    assert [owner for _, owner in seen] == [None, None]

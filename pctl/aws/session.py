@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -52,7 +53,25 @@ def client(session: boto3.Session, service: str, region: str | None = None) -> A
             region_name=key[1],
             config=Config(retries=_RETRIES, user_agent_extra="pctl"),
         )
+        if service == "s3":
+            cache[key].meta.events.register("provide-client-params.s3.*", _expected_bucket_owner)
     return cache[key]
+
+
+_PCTL_BUCKET = re.compile(r"pctl-(\d{12})-[a-z0-9-]+")
+
+
+def _expected_bucket_owner(params: dict[str, Any], model: Any, **_: Any) -> None:
+    """Every call on pctl's bucket `pctl-<account>-<region>` names that account as ExpectedBucketOwner:
+    if the name ever belonged to someone else (deleted, then re-created by a stranger), S3 refuses (403)
+    instead of pctl reading a stranger's scripts or writing into their bucket (issue 14)."""
+    bucket = params.get("Bucket")
+    if not isinstance(bucket, str) or "ExpectedBucketOwner" in params:
+        return
+    members = getattr(getattr(model, "input_shape", None), "members", {}) or {}
+    match = _PCTL_BUCKET.fullmatch(bucket)
+    if match and "ExpectedBucketOwner" in members:
+        params["ExpectedBucketOwner"] = match.group(1)
 
 
 def account_id(session: boto3.Session) -> str:
