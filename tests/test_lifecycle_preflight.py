@@ -88,15 +88,17 @@ def _stubbed_quota(monkeypatch, answer):
     return stub
 
 
-@pytest.mark.parametrize(("answer", "outcome"), [(5000.0, "passed"), (640.0, "failed"),
+@pytest.mark.parametrize(("answer", "outcome"), [(5000.0, "passed"), (640.0, "warning"), (64.0, "failed"),
                                                  ("NoSuchResourceException", "skipped")])
 def test_quota_of_the_largest_queue(aws, monkeypatch, answer, outcome):
     stub = _stubbed_quota(monkeypatch, answer)
     found = pf.quota_check(aws, _template())
     assert found.outcome == outcome, found
     assert "queue big" in found.detail  # 10 x c6i.32xlarge (128 vCPUs) = 1280 vCPUs
+    if outcome == "warning":
+        assert "1280 vCPUs at full scale" in found.detail and "max_count" in found.hint
     if outcome == "failed":
-        assert "1280 vCPUs" in found.detail and "max_count" in found.hint
+        assert "one node of queue big needs 128 vCPUs" in found.detail
     stub.assert_no_pending_responses()
 
 

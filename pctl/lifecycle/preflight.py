@@ -10,8 +10,8 @@ passed/failed/warning/skipped, detail, hint) cover, in order:
 * key pair: the named one exists, or pctl will create `pctl-<cluster>` (private key under $PCTL_HOME);
 * instance types: every type is offered in the zone the cluster will use (the user's subnet's zone, or
   the zone pctl's network step picks);
-* quota: the largest queue at full scale fits the account's running-vCPU quota (Service Quotas; where it
-  does not answer, e.g. under moto, the check says "skipped" and why).
+* quota: one node of the largest queue fits the account's running-vCPU quota (else it fails), and the queue
+  at full scale (else a warning) - Service Quotas; where it does not answer, e.g. under moto, "skipped".
 
 A dry run without credentials reports the AWS checks as skipped (a plan needs no account); a create
 fails on them. Plain Python (boto3 through pctl.aws; no prefect).
@@ -217,17 +217,18 @@ def quota_check(session: Any, template: Template) -> Check:
     vcpus = _vcpus(session, names)
     best = None
     for q in template.compute.queues:
-        need = max((vcpus.get(t, 0) for t in q.instance_types), default=0) * q.max_count
+        one = max((vcpus.get(t, 0) for t in q.instance_types), default=0)
+        need = one * q.max_count
         letter = q.instance_types[0][:1].lower()
         if q.capacity_type.value == "spot":
             quota = SPOT_STANDARD_QUOTA if letter in "acdhimrtz" else None
         else:
             quota = ONDEMAND_QUOTAS.get(letter)
         if best is None or need > best[1]:
-            best = (q, need, quota)
+            best = (q, need, quota, one)
     if best is None or not best[1]:
         return Check("vCPU quota", "skipped", "vCPU counts of the queue's types are unknown")
-    q, need, quota = best
+    q, need, quota, one = best
     if quota is None:
         return Check("vCPU quota", "skipped", f"queue {q.name}: no known quota code for {q.instance_types[0]}")
     code, label = quota
@@ -238,8 +239,12 @@ def quota_check(session: Any, template: Template) -> Check:
         return Check("vCPU quota", "skipped", f"Service Quotas did not answer for {code} ({why}); queue {q.name} "
                      f"needs {need} vCPUs at full scale",
                      f"check it yourself: Service Quotas > EC2 > '{label}'")
-    if need > value:
-        return Check("vCPU quota", "failed", f"queue {q.name} needs {need} vCPUs at full scale; the '{label}' quota "
+    if one > value:  # not even one node of the queue can start: the cluster could never run a job there
+        return Check("vCPU quota", "failed", f"one node of queue {q.name} needs {one} vCPUs; the '{label}' quota "
+                     f"in {session.region_name} is {value:.0f}",
+                     f"request an increase: Service Quotas > EC2 > {code} (new accounts often start at 0 for GPUs)")
+    if need > value:  # it runs, but cannot reach max_count
+        return Check("vCPU quota", "warning", f"queue {q.name} needs {need} vCPUs at full scale; the '{label}' quota "
                      f"in {session.region_name} is {value:.0f}",
                      f"lower its max_count, or request an increase: Service Quotas > EC2 > {code}")
     return Check("vCPU quota", "passed", f"queue {q.name}: {need} of {value:.0f} vCPUs ({label})")
