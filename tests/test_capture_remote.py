@@ -89,7 +89,7 @@ def test_filesystems_map_to_aws_equivalents_with_reasons():
     skipped = {f["target"]: f["reason"] for f in plan.filesystems_skipped}
     assert set(skipped) == {"/home", "/scratch/sub", "/lab", "/gpfs/work"}
     assert "at most one FSx for Lustre" in skipped["/gpfs/work"] and "file_system_id" in skipped["/gpfs/work"]
-    assert "ParallelCluster provides it" in skipped["/home"]
+    assert "at most one EFS" in skipped["/home"] and "/projects is it" in skipped["/home"]
     assert "FSx for Windows" in skipped["/lab"]
     _valid(plan.template)
     md = render_report(plan, _facts())
@@ -179,3 +179,18 @@ def test_groups_found_on_the_cluster_are_written_with_their_gids():
     assert "user dee gets a private group with GID 5004 instead of users" in said
     assert "wheel" not in str(t)
     _valid(t)
+
+
+def test_nfs_home_becomes_efs_shared_storage():
+    """ParallelCluster 3.8+ shares /home from EFS: a site's NFS /home maps there (software stays on /shared)."""
+    fs = [{"target": "/home", "source": "nas1:/export/home", "fstype": "nfs4", "size": 10**12},
+          {"target": "/projects", "source": "nas1:/export/projects", "fstype": "nfs4", "size": 10**13}]
+    plan = build_template(_facts(filesystems=fs))
+    assert plan.template["shared_storage"] == [
+        {"name": "shared", "mount_point": "/shared", "type": "ebs", "size_gb": 100},
+        {"name": "home", "mount_point": "/home", "type": "efs"}]
+    assert "data" not in plan.template  # one created EFS per cluster: /projects is reported instead
+    skipped = {f["target"]: f["reason"] for f in plan.filesystems_skipped}
+    assert "at most one EFS" in skipped["/projects"] and "/home is it" in skipped["/projects"]
+    assert any(a.startswith("/home: a new, encrypted EFS") for a in plan.assumptions)
+    _valid(plan.template)

@@ -21,6 +21,7 @@ from pctl.capture.accounts import users_and_groups
 from pctl.errors import PctlError
 from pctl.model.constants import (
     DEFAULT_SHARED_MOUNT,
+    DEFAULT_SHARED_SIZE_GB,
     OS_ARCHITECTURES,
     USER_ID_MAX,
     USER_ID_MIN,
@@ -185,6 +186,7 @@ class _Plan:
     filesystems_skipped: list[dict[str, Any]] = field(default_factory=list)
     queues: list[dict[str, Any]] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
+    home_on_efs: bool = False  # /home was NFS: it becomes EFS shared storage (ParallelCluster 3.8+)
 
 
 def _os_of(facts: dict[str, Any], plan: _Plan) -> str:
@@ -276,6 +278,18 @@ def _filesystems(facts: dict[str, Any], plan: _Plan) -> dict[str, list[dict[str,
         else:
             plan.filesystems_skipped.append({**f, "reason": f"file system type {fstype} is not mapped"})
             continue
+        if target == "/home" and kind == "efs" and data["efs"]:
+            plan.filesystems_skipped.append({**f, "reason": "ParallelCluster creates at most one EFS file system per "
+                                             f"cluster ({data['efs'][0]['mount_point']} is it): /home stays "
+                                             "ParallelCluster's own (NFS from the head node); copy the files"})
+            continue
+        if target == "/home" and kind == "efs":
+            # ParallelCluster (3.8+) shares /home from EFS: the site's NFS /home maps there, not to a data mount.
+            plan.home_on_efs = True
+            plan.filesystems.append({**f, "suggestion": "EFS shared storage for /home", "confidence": confidence})
+            plan.assumptions.append("/home: a new, encrypted EFS file system as shared storage; the users' files "
+                                    "are not copied")
+            continue
         problem = mount_point_problem(target)
         if problem:
             plan.filesystems_skipped.append({**f, "reason": f"mount point {problem}; ParallelCluster provides it"
@@ -285,10 +299,11 @@ def _filesystems(facts: dict[str, Any], plan: _Plan) -> dict[str, list[dict[str,
             plan.filesystems_skipped.append({**f, "reason": "overlaps another mount point (or /shared, where "
                                              "software goes)"})
             continue
-        if kind in ("efs", "fsx_lustre") and data[kind]:
+        if kind in ("efs", "fsx_lustre") and (data[kind] or (kind == "efs" and plan.home_on_efs)):
             label = "EFS" if kind == "efs" else "FSx for Lustre"
+            taken_by = data[kind][0]["mount_point"] if data[kind] else "/home"
             plan.filesystems_skipped.append({**f, "reason": f"ParallelCluster creates at most one {label} file system "
-                                             f"per cluster ({data[kind][0]['mount_point']} is it): give this one as an "
+                                             f"per cluster ({taken_by} is it): give this one as an "
                                              f"existing file system (data.{kind}[].file_system_id), or merge the data"})
             continue
         taken.append(target)
@@ -395,6 +410,11 @@ def build_template(facts: dict[str, Any]) -> _Plan:
     data = _filesystems(facts, plan)
     if data:
         template["data"] = data
+    if plan.home_on_efs:
+        template["shared_storage"] = [
+            {"name": "shared", "mount_point": DEFAULT_SHARED_MOUNT, "type": "ebs", "size_gb": DEFAULT_SHARED_SIZE_GB},
+            {"name": "home", "mount_point": "/home", "type": "efs"},
+        ]
     plan.assumptions.append(f"software goes on a new {DEFAULT_SHARED_MOUNT} EBS volume (100 GB, encrypted), "
                             "shared with every node")
     plan.assumptions.append("SSH to the head node stays closed until networking.ssh_allowed_cidr names your network")
