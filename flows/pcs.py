@@ -13,7 +13,7 @@ from typing import Any
 
 from pctl import state
 from pctl.model.constants import CLUSTER_TAG
-from pctl.model.template import Template
+from pctl.model.template import InstallMode, Template
 from pctl.requests import CreateRequest
 from tasks._common import log
 
@@ -67,6 +67,7 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
                 net = network.ensure(name, region, template.networking.vpc_cidr, settings.ssh_allowed_cidr,
                                      template.networking.public_only, template.cluster.tags, st.epoch)
                 vpc_id, subnets = net.vpc_id, list(dict.fromkeys([net.compute_subnet_id, net.head_subnet_id]))
+            public_subnet = subnets[-1]  # pctl's public subnet (or the user's): a builder needs the internet
 
             step = "bootstrap bucket"
             undo.push(f"bootstrap objects of {name}", bootstrap.teardown, name, region)
@@ -77,6 +78,20 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
                 from tasks.containers import pin
 
                 template = pin(name, region, template)
+
+            image_id = None
+            if template.software.install is InstallMode.ami:
+                from tasks import ami as ami_tasks
+                from tasks import teardown
+
+                step = "AMI bake"
+                undo.push(f"AMI builder of {name}", teardown.delete_leftovers, name, region)
+                baked = ami_tasks.bake(template, region, bucket["bucket"], st.epoch, owner=name,
+                                       timeout_minutes=request.timeout_minutes, subnet_id=public_subnet)
+                image_id = baked["image_id"]
+                if baked["created"]:
+                    undo.push(f"image {image_id}", ami_tasks.delete, image_id, region, name)
+                state.update(name, lambda s: setattr(s, "ami_id", image_id))
 
             step = "render"
             rendered = render_cluster(template, name, subnet_id=subnets[0], key_name=settings.key_name,
@@ -93,7 +108,7 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
                 ssh_cidr=settings.ssh_allowed_cidr or template.networking.vpc_cidr,
                 shared=shared_volumes(template), buckets=bucket_access(template, bucket["bucket"], bucket["prefix"]),
                 scripts_url=bucket["url"], architecture=instance_types.architecture(template.compute.head_node) or "x86_64",
-                key_name=settings.key_name, image_id=None, tags={**template.cluster.tags})
+                key_name=settings.key_name, image_id=image_id, tags={**template.cluster.tags})
 
             step = "PCS cluster"
             out = pcs.apply(name, region, plan, refs, request.timeout_minutes)

@@ -64,7 +64,6 @@ def bake(template: Template, region: str, bucket: str, epoch: str, owner: str | 
     from pctl.aws import ami, iam
     from pctl.aws.ami_lock import LOCK_MARGIN_S, acquire_or_wait, lock_key
     from pctl.aws.session import client, make_session
-    from pctl.render import ami_software_script
 
     session = make_session(region)
     version = _pcluster_version()
@@ -94,7 +93,7 @@ def bake(template: Template, region: str, bucket: str, epoch: str, owner: str | 
                 on_created=on_created, poll_s=poll_seconds(2),
             )
             image_id = ami.bake_image(
-                session, template=template, pcluster_version=version, script=ami_software_script(template),
+                session, template=template, pcluster_version=version, script=_bake_script(template, region),
                 bucket=bucket, timeout_s=timeout_minutes * 60, poll_s=poll_seconds(30), on_created=on_created,
                 log=log, instance_profile=profile, subnet_id=subnet, profile_wait_s=120, base_image_id=base_image,
                 client_token=lock.token,  # one per bake attempt: a retried RunInstances cannot duplicate (issue 14)
@@ -230,3 +229,17 @@ def carry_over(image_id: str, region: str, copy_timeout_minutes: int = 120) -> d
     log(f"AMI: {image_id} replaces {old['ImageId']}: sharing and copying it the same way")
     return ami_lineage.carry_over(session, old["ImageId"], image_id, log=log, poll_s=poll_seconds(30),
                                   copy_timeout_s=copy_timeout_minutes * 60)
+
+
+def _bake_script(template: Template, region: str) -> str:
+    """What the builder runs: pctl's software script; for platform pcs, the PCS agent and Slurm first."""
+    from pctl.model.template import Platform
+    from pctl.render import ami_software_script
+
+    software = ami_software_script(template)
+    if template.cluster.platform is not Platform.pcs:
+        return software
+    from pctl.pcs.image import bake_script
+    from pctl.pcs.limits import DEFAULT_SLURM_VERSION
+
+    return bake_script(region, DEFAULT_SLURM_VERSION, software)

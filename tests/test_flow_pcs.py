@@ -151,3 +151,45 @@ def test_status_live_shows_pcs_states(world, monkeypatch):
     doc = json.loads(out.output)
     assert doc["pcs"]["cluster"]["status"] == "ACTIVE"
     assert {g["name"] for g in doc["pcs"]["node_groups"]} == {"cpu-1", "cpu-2", "spot", "login"}
+
+
+def test_install_ami_bakes_the_pcs_agent_and_slurm_onto_amazon_linux(world, monkeypatch):
+    """The builder instance is played by tests/test_flow_ami.py's Builder (no instance boots under moto)."""
+    from flows.create import create_cluster
+    from flows.delete import delete_cluster
+    from tests.test_flow_ami import Builder
+
+    scripts: list[str] = []
+
+    class ReadingBuilder(Builder):  # also keeps the bake script it was given (pctl removes it after the bake)
+        def _play(self, inst: dict) -> None:
+            fp = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}["pctl:fingerprint"]
+            for b in self.s3.list_buckets()["Buckets"]:
+                if self.s3.list_objects_v2(Bucket=b["Name"], Prefix=f"pctl-bakes/{fp}/bake.sh")["KeyCount"]:
+                    scripts.append(self.s3.get_object(Bucket=b["Name"], Key=f"pctl-bakes/{fp}/bake.sh")["Body"].read().decode())
+            super()._play(inst)
+
+    builder = ReadingBuilder()
+    builder.thread.start()
+    try:
+        out = create_cluster(CreateRequest(template=TemplateSource(yaml=TEMPLATE.replace(
+            "software: {spack_packages: [zlib]}", "software: {spack_packages: [zlib], install: ami}")),
+            verify=False, timeout_minutes=1))
+    finally:
+        builder.stop()
+    assert builder.errors == [] and len(builder.seen) == 1
+    st = state.get("pcsflow")
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    image = ec2.describe_images(ImageIds=[st.ami_id])["Images"][0]
+    tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+    base = ec2.describe_images(ImageIds=[tags["pctl:base-image"]])["Images"][0]
+    assert base["Name"].startswith("al2023-ami-2023")  # PCS images start from Amazon Linux, not pcluster's
+    (script,) = scripts
+    assert "aws-pcs-agent" in script and "SLURM_VERSION=25.11" in script and "spack" in script
+    for g in world.groups.values():  # every node group launches the baked image
+        lt = g["customLaunchTemplate"]["id"]
+        data = ec2.describe_launch_template_versions(LaunchTemplateId=lt)["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+        assert data["ImageId"] == st.ami_id
+    assert out["status"] == state.Status.ACTIVE
+    delete_cluster(DeleteRequest(name="pcsflow", yes=True, timeout_minutes=1))
+    assert world.left() == 0

@@ -17,6 +17,7 @@ from pctl.aws.resource import Resource
 from pctl.aws.session import client
 from pctl.errors import PctlError
 from pctl.model.constants import CLUSTER_TAG
+from pctl.model.template import Platform
 
 if TYPE_CHECKING:
     import boto3
@@ -105,11 +106,22 @@ def fingerprint(template: Template, pcluster_version: str, base_image: str | Non
     }
     if base_image is not None:
         payload["base_image"] = base_image
+    if template.cluster.platform is Platform.pcs:  # a new PCS agent line or Slurm version re-bakes
+        from pctl.pcs.image import fingerprint_payload
+        from pctl.pcs.limits import DEFAULT_SLURM_VERSION
+
+        payload |= fingerprint_payload(DEFAULT_SLURM_VERSION)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def current_fingerprint(session: boto3.Session, template: Template, pcluster_version: str) -> tuple[str, str]:
-    """(fingerprint, base image id) against the official image published today in the session's region."""
+    """(fingerprint, base image id) against the base published today in the session's region: the official
+    ParallelCluster image, or for platform pcs Amazon Linux 2023 (the PCS agent and Slurm go on top)."""
+    if template.cluster.platform is Platform.pcs:
+        from pctl.pcs.image import base_image_record
+
+        base = base_image_record(client(session, "ec2"), template_arch(template))
+        return fingerprint(template, pcluster_version, base["Name"]), base["ImageId"]
     base = official_image_record(session, template.cluster.os, template_arch(template), pcluster_version)
     return fingerprint(template, pcluster_version, base["Name"]), base["ImageId"]
 

@@ -48,3 +48,28 @@ def pcs_software_script(region: str, slurm_version: str) -> str:
 def fingerprint_payload(slurm_version: str) -> dict[str, str]:
     """What a PCS image adds to pctl's AMI fingerprint: a new agent line or Slurm version re-bakes."""
     return {"pcs_agent": f"v{AGENT_MAJOR}", "pcs_slurm": slurm_version}
+
+
+# The OS a baked PCS image starts from: Amazon Linux 2023 as AWS publishes it (PCS supports it; the
+# agent and Slurm installers come on top). Found by name, newest first.
+BASE_NAME = "al2023-ami-2023.*-{arch}"
+
+
+def base_image_record(ec2: Any, architecture: str) -> dict[str, Any]:
+    """The newest Amazon Linux 2023 image for `architecture` (PctlError when the region has none)."""
+    pattern = BASE_NAME.format(arch=ARCHES[architecture])
+    images = ec2.describe_images(Owners=["amazon"], Filters=[
+        {"Name": "name", "Values": [pattern]}, {"Name": "state", "Values": ["available"]}])["Images"]
+    images = [i for i in images if "minimal" not in i.get("Name", "")]
+    if not images:
+        raise PctlError(f"no Amazon Linux 2023 image named {pattern} in this region", "pick another region")
+    return max(images, key=lambda i: (i.get("CreationDate", ""), i.get("Name", "")))
+
+
+def bake_script(region: str, slurm_version: str, software_script: str) -> str:
+    """The whole bake of a PCS image: the PCS agent and Slurm first, then pctl's software script."""
+    from pctl.pcs.nodes import _env
+
+    return _env().get_template("bake.sh.j2").render(
+        pcs_software=pcs_software_script(region, slurm_version).rstrip("\n"),
+        software=software_script.rstrip("\n"))
