@@ -132,5 +132,35 @@ def run_settings() -> Iterator[None]:
     """
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
+    if ephemeral():
+        detach_temporary_server()
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+def detach_temporary_server() -> None:
+    """Start Prefect's temporary server in its own session.
+
+    Ctrl-C in a terminal signals the whole foreground process group. The temporary server is a child of
+    the pctl process, so it would die with the Ctrl-C, and the rollback the Ctrl-C starts (Prefect tasks)
+    could no longer report to it. Prefect gives no option for this; its server module gets a subprocess
+    namespace whose Popen sets start_new_session. Prefect still stops the server at exit.
+    """
+    import subprocess
+    import types
+
+    import prefect.server.api.server as srv
+
+    if getattr(srv.subprocess, "_pctl_detached", False):
+        return
+
+    class _Popen(subprocess.Popen):  # type: ignore[type-arg]
+        def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+            kwargs.setdefault("start_new_session", True)
+            super().__init__(*args, **kwargs)
+
+    shim = types.ModuleType("subprocess")
+    shim.__dict__.update({k: v for k, v in vars(subprocess).items() if not k.startswith("__")})
+    shim.Popen = _Popen  # type: ignore[attr-defined]
+    shim._pctl_detached = True  # type: ignore[attr-defined]
+    srv.subprocess = shim
