@@ -1,0 +1,130 @@
+"""`pctl cache list|prune|warm|key`: the account's Spack binary cache in S3 (docs/cache.md)."""
+
+from __future__ import annotations
+
+import click
+
+from pctl.cli.commands.completion import template_argument
+from pctl.cli.output import emit_json, json_option, print_table
+
+_BUCKET_HELP = "The cache's bucket (default: pctl's bucket of the account and region, pctl-<account>-<region>)."
+
+
+def _where(region: str, bucket: str | None):
+    from pctl.aws.bucket import default_bucket_name
+    from pctl.aws.session import make_session
+
+    session = make_session(region)
+    return session, bucket or default_bucket_name(session, region)
+
+
+def _s3(session):
+    from pctl.aws.session import client
+
+    return client(session, "s3")
+
+
+@click.group("cache")
+def cli() -> None:
+    """The account's Spack binary cache: what earlier installs built, reused by every install."""
+
+
+@cli.command("list")
+@click.option("--region", required=True, help="AWS region.")
+@click.option("--bucket", help=_BUCKET_HELP)
+@click.option("--packages", "show_packages", is_flag=True, help="Also list each group's packages.")
+@json_option("Print the cache as one JSON document (pctl.cache-list/v1).")
+def list_(region: str, bucket: str | None, show_packages: bool, as_json: bool) -> None:
+    """What the cache holds, by OS, target, compiler and Spack version."""
+    from pctl.cache.index import list_entries, summary
+
+    session, bucket = _where(region, bucket)
+    rows = summary(list_entries(_s3(session), bucket))
+    if as_json:
+        emit_json("cache-list", region=region, bucket=bucket, groups=rows)
+        return
+    if not rows:
+        click.echo(f"the Spack cache in s3://{bucket}/spack-cache/ is empty")
+        return
+    print_table(("OS", "TARGET", "COMPILER", "SPACK", "PACKAGES"),
+                [(r["os"], r["target"], r["compiler"], r["spack_version"], r["count"]) for r in rows], right=(4,))
+    if show_packages:
+        for r in rows:
+            click.echo(f"{r['os']} {r['target']} {r['compiler']} spack {r['spack_version']}: {' '.join(r['packages'])}")
+
+
+@cli.command("prune")
+@click.option("--region", required=True, help="AWS region.")
+@click.option("--bucket", help=_BUCKET_HELP)
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+def prune(region: str, bucket: str | None, yes: bool, dry_run: bool) -> None:
+    """Remove binaries that no template names (library, registry, cluster states), after listing them.
+
+    A package is kept when a template asks for it or when a kept package depends on it."""
+    from pctl.cache.index import list_entries, prune_plan
+    from pctl.cache.index import prune as do_prune
+    from pctl.cache.names import named_packages
+    from pctl.errors import PctlError
+
+    named = named_packages()
+    if named.problems:
+        raise PctlError("cannot tell what every template needs, so nothing is pruned:\n  " + "\n  ".join(named.problems),
+                        "fix or remove those templates/states, or run `pctl registry update`")
+    session, bucket = _where(region, bucket)
+    s3 = _s3(session)
+    remove = prune_plan(list_entries(s3, bucket), named.packages)
+    if not remove:
+        click.echo(f"nothing to prune: every binary in s3://{bucket}/spack-cache/ is named by a template "
+                   f"({len(named.sources)} read)")
+        return
+    print_table(("PACKAGE", "HASH", "OS", "TARGET", "COMPILER", "SPACK"),
+                [(f"{e.name}@{e.version}", e.hash[:7], e.os, e.target, e.compiler, e.spack_version) for e in remove])
+    click.echo(f"{len(remove)} binaries are named by none of {len(named.sources)} templates")
+    if dry_run:
+        return
+    if not yes:
+        click.confirm(f"Delete these {len(remove)} binaries from s3://{bucket}/spack-cache/?", abort=True)
+    n = do_prune(s3, bucket, remove)
+    click.echo(f"deleted {n} objects; the index is rewritten")
+
+
+@cli.command("warm")
+@template_argument()
+@click.option("--region", help="AWS region (default: cluster.region).")
+@click.option("--bucket", help=_BUCKET_HELP)
+@click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=180, show_default=True)
+@click.option("--subnet-id", help="Subnet for the builder; it needs the internet. Default: the default VPC's.")
+def warm(template: str, region: str | None, bucket: str | None, timeout_minutes: int, subnet_id: str | None) -> None:
+    """Build TEMPLATE's packages into the cache on a temporary builder (always terminated)."""
+    from pctl.aws.ami_bake import builder_subnet
+    from pctl.cache.warm import warm as do_warm
+    from pctl.errors import PctlError
+    from pctl.library import resolve
+    from pctl.pcluster_engine import installed_version
+    from pctl.validation import validate_file
+
+    report, loaded = validate_file(resolve(template))
+    if loaded.template is None or report.errors:
+        raise PctlError(f"cannot warm the cache for {template}: it is not valid\n{report.render()}",
+                        f"fix it first (`pctl validate {template}`)")
+    t = loaded.template
+    session, bucket = _where(region or t.cluster.region, bucket)
+    result = do_warm(session, t, bucket=bucket, pcluster_version=installed_version(), timeout_s=timeout_minutes * 60,
+                     subnet_id=builder_subnet(session, subnet_id), log=lambda m: click.echo(m, err=True))
+    click.echo(f"cache warm for {t.cluster.name}: done in {result['seconds']} s (builder {result['builder']}, terminated)")
+
+
+@cli.command("key")
+@click.option("--region", required=True, help="AWS region.")
+@json_option("Print the key's fingerprint and public key (pctl.cache-key/v1).")
+def key(region: str, as_json: bool) -> None:
+    """The cache's signing key (made and stored in Secrets Manager on first use): fingerprint, public key."""
+    from pctl.aws.session import make_session
+    from pctl.cache.keys import ensure_signing_key
+
+    k, arn = ensure_signing_key(make_session(region))
+    if as_json:
+        emit_json("cache-key", region=region, fingerprint=k.fingerprint, secret=arn, public=k.public)
+        return
+    click.echo(f"fingerprint {k.fingerprint}\nsecret      {arn}\n{k.public}")
