@@ -152,3 +152,20 @@ def test_pcs_validation_names_what_pcs_cannot_do():
     big["compute"]["queues"][0]["max_count"] = 5000
     report, _ = validate_text(json.dumps(big))
     assert any(i.code == "PcsClusterSize" for i in report.errors)
+
+
+def test_pcs_holds_ten_node_groups_and_ten_queues():
+    from pctl.validation import validate_text
+
+    sizes = ["large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"]
+    data = copy.deepcopy(DATA)
+    data["compute"]["queues"] = [{"name": "many", "instance_types": [f"c6i.{s}" for s in sizes], "max_count": 18}]
+    report, _ = validate_text(json.dumps(data))
+    assert not any(i.code == "PcsCounts" for i in report.errors)  # 9 groups + login = 10: fits
+    data["compute"]["queues"][0]["instance_types"].append("c5.9xlarge")  # 36 vCPUs: a tenth size
+    report, _ = validate_text(json.dumps(data))
+    assert any(i.code == "PcsCounts" and "11 compute node groups" in i.message for i in report.errors)
+    data = copy.deepcopy(DATA)
+    data["compute"]["queues"] = [{"name": f"q{i:02d}", "instance_types": ["c6i.large"], "max_count": 1} for i in range(11)]
+    report, _ = validate_text(json.dumps(data))
+    assert any(i.code == "PcsCounts" and "11 queues" in i.message for i in report.errors)

@@ -20,6 +20,12 @@ DEFAULT_SLURM_VERSION = "25.11"
 # CreateCluster `size`: the most compute nodes a cluster of that size manages (model documentation).
 CLUSTER_SIZES: tuple[tuple[str, int], ...] = (("SMALL", 32), ("MEDIUM", 512), ("LARGE", 2048))
 
+# Per cluster, whatever its size: at most 10 compute node groups (the login group counts) and 10 queues.
+# AWS PCS User Guide, "Endpoints and service quotas", internal quotas (not adjustable, and not listed by
+# `aws service-quotas`).
+MAX_NODE_GROUPS = 10
+MAX_QUEUES = 10
+
 # Name members: clusterName 3-40, computeNodeGroupName and queueName 3-25, letter first, no `pcs_`.
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]+")
 NAME_MIN = 3

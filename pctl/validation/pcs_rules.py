@@ -40,6 +40,24 @@ class PcsClusterSizeValidator(Validator):
                              f"{cap} ({largest})", "lower max_count, or split the work over two clusters")
 
 
+class PcsCountsValidator(Validator):
+    """PCS holds at most 10 compute node groups (the login group counts) and 10 queues per cluster."""
+
+    def check(self, t: Template) -> Iterator[Issue]:
+        if t.cluster.platform is not Platform.pcs:
+            return
+        if len(t.compute.queues) > limits.MAX_QUEUES:
+            yield self.issue(("compute", "queues"), f"{len(t.compute.queues)} queues: a PCS cluster holds at most "
+                             f"{limits.MAX_QUEUES}", "merge queues, or split the work over two clusters")
+        groups = node_groups(t)
+        if len(groups) > limits.MAX_NODE_GROUPS:
+            per_queue = ", ".join(f"{q.name}: {sum(g.queue == q.name for g in groups)}" for q in t.compute.queues)
+            yield self.issue(("compute", "queues"),
+                             f"the queues need {len(groups)} compute node groups with the login group (one per vCPU "
+                             f"size: {per_queue}); a PCS cluster holds at most {limits.MAX_NODE_GROUPS}",
+                             "give each queue instance types of one size")
+
+
 class PcsHeadNodeValidator(Validator):
     """PCS runs the Slurm controller itself: `head_node` sizes the login node group instead."""
 
