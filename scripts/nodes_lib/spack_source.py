@@ -55,7 +55,7 @@ def bare_repo(cache: Path) -> tuple[Path, str] | None:
     tar = tarball()
     if tar is None:
         return None
-    digest = hashlib.sha256(tar.read_bytes() + SITE_PACKAGES.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(tar.read_bytes() + SITE_PACKAGES.encode() + b"2").hexdigest()[:12]
     tag = f"v{version_of(tar)}"
     path = cache / f"spack-{digest}.git"
     if (path / "refs" / "tags" / tag).exists() or (path / "packed-refs").exists():
@@ -70,6 +70,7 @@ def bare_repo(cache: Path) -> tuple[Path, str] | None:
         git = ["git", "-C", str(src), "-c", "user.name=pctl-nodes", "-c", "user.email=pctl-nodes@localhost"]
         run([*git[:3], "init", "-q"], quiet=True)
         run([*git, "add", "-A"], quiet=True)
+        run([*git, "add", "-f", "etc/spack/packages.yaml"], quiet=True)  # Spack's .gitignore hides site config
         run([*git, "commit", "-q", "-m", f"vendored Spack {tar.name}"], quiet=True)
         run([*git, "tag", tag], quiet=True)
         run(["git", "clone", "-q", "--bare", str(src), str(work / "bare.git")], quiet=True)
