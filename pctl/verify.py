@@ -440,6 +440,9 @@ def verify_cluster_node(
         ssh, template, report, wait_timeout_s=wait_timeout_s, poll_s=poll_s, sleep=sleep)
     if installed:
         check_modules(ssh, template, report, fake_install=installed == "fake")
+        from pctl.cache.origins import annotate_report  # from the binary cache or built (issue 15)
+
+        annotate_report(ssh, template, report)
     check_users(ssh, template, report)
     check_mounts(ssh, template, report)
     if template.software.containers:

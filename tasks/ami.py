@@ -92,8 +92,14 @@ def bake(template: Template, region: str, bucket: str, epoch: str, owner: str | 
                 session, cluster=owner or "standalone", fingerprint=fp, bucket=bucket, prefix=ami.marker_prefix(fp),
                 on_created=on_created, poll_s=poll_seconds(2),
             )
+            # The account's Spack binary cache (issue 15): the bake installs from it and pushes what it builds.
+            from pctl.cache.access import grant_builder
+            from pctl.cache.keys import ensure_signing_key
+
+            grant_builder(session, iam.builder_name(fp), bucket, ensure_signing_key(session)[1])
             image_id = ami.bake_image(
-                session, template=template, pcluster_version=version, script=_bake_script(template, region),
+                session, template=template, pcluster_version=version,
+                script=_bake_script(template, region, cache_bucket=bucket),
                 bucket=bucket, timeout_s=timeout_minutes * 60, poll_s=poll_seconds(30), on_created=on_created,
                 log=log, instance_profile=profile, subnet_id=subnet, profile_wait_s=120, base_image_id=base_image,
                 client_token=lock.token,  # one per bake attempt: a retried RunInstances cannot duplicate (issue 14)
@@ -231,12 +237,14 @@ def carry_over(image_id: str, region: str, copy_timeout_minutes: int = 120) -> d
                                   copy_timeout_s=copy_timeout_minutes * 60)
 
 
-def _bake_script(template: Template, region: str) -> str:
-    """What the builder runs: pctl's software script; for platform pcs, the PCS agent and Slurm first."""
+def _bake_script(template: Template, region: str, cache_bucket: str | None = None) -> str:
+    """What the builder runs: pctl's software script; for platform pcs, the PCS agent and Slurm first.
+
+    ``cache_bucket``: the software script uses and fills the account's Spack binary cache there (pctl.cache)."""
     from pctl.model.template import Platform
     from pctl.render import ami_software_script
 
-    software = ami_software_script(template)
+    software = ami_software_script(template, cache_bucket=cache_bucket)
     if template.cluster.platform is not Platform.pcs:
         return software
     from pctl.pcs.image import bake_script

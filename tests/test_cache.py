@@ -328,3 +328,36 @@ def test_warm_uses_the_bake_builder_and_always_cleans_up(world, outcome):
     assert not [k for k in keys_of(world.client("s3")) if k.startswith("pctl-bakes/")]  # prefix cleaned
     assert {r.kind for r in created} >= {"instance", "iam_role"}
     assert ec2.describe_images(Owners=["self"])["Images"] == []  # warm makes no image
+
+
+# ---- origins: what pctl verify says per package ------------------------------------------------------
+
+def test_verify_says_per_package_whether_it_came_from_the_cache():
+    from types import SimpleNamespace
+
+    from pctl.cache.origins import annotate_report
+    from pctl.verify import VerifyReport
+
+    origins = {"packages": {"a" * 32: {"name": "samtools", "version": "1.19", "origin": "cache"},
+                            "b" * 32: {"name": "bcftools", "version": "1.19", "origin": "built"},
+                            "c" * 32: {"name": "zlib", "version": "1.3.1", "origin": "cache"},
+                            "d" * 32: {"name": "slurm", "version": "23.11", "origin": "external"}}}
+
+    class Node:  # stands in for the SSH session: the file the installer wrote on the head node
+        def run(self, cmd, timeout):
+            assert "origins.json" in cmd
+            return SimpleNamespace(stdout=json.dumps(origins), ok=True)
+
+    template = SimpleNamespace(spack_root="/shared/spack",
+                               software=SimpleNamespace(spack_packages=["samtools@1.19", "bcftools@1.19"]))
+    report = VerifyReport(target="head")
+    report.add("software install", True, "install.done present after 0s")
+    report.add("module samtools/1.19", True, "loads")
+    report.add("module bcftools/1.19", True, "loads")
+    annotate_report(Node(), template, report)
+    details = {c.name: c.detail for c in report.checks}
+    assert details["module samtools/1.19"] == "loads; from the binary cache"
+    assert details["module bcftools/1.19"] == "loads; built on the cluster"
+    assert details["software install"].endswith(
+        "2 from the binary cache, 1 built on the cluster, 1 the OS's (external)")
+    assert all(c.ok for c in report.checks)
