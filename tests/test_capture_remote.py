@@ -109,7 +109,8 @@ def test_partitions_become_valid_queues_and_gpus_get_gpu_instances():
     gpu_type, cpu_type = queues[0]["instance_types"][0], queues[1]["instance_types"][0]
     assert types()[gpu_type]["gpus"] >= 4 and types()[cpu_type].get("gpus", 0) == 0
     assert types()[cpu_type]["vcpus"] >= 64
-    assert plan.template["cluster"]["os"] == "rocky8"
+    assert plan.template["cluster"]["os"] == "rhel8"  # ParallelCluster has no Rocky image; RHEL 8 is compatible
+    assert any("no Rocky image" in a for a in plan.assumptions)
     assert any("partition GPU_Long becomes queue gpu-long" in a for a in plan.assumptions)
     _valid(plan.template)
 

@@ -335,7 +335,7 @@ def test_mount_s3_package_follows_os_family_and_architecture():
 
 
 def test_spack_environment_pins_version_cache_compiler_and_slurm():
-    t = template(cluster={**BASE["cluster"], "os": "rocky9"},
+    t = template(cluster={**BASE["cluster"], "os": "rhel9"},
                  software={"spack_packages": ["gromacs@2024.1 +mpi", "openmpi@4.1.6"], "spack_version": "0.23.1"})
     r = render(t)
     env = yaml.safe_load(r.files["spack/spack.yaml"])["spack"]

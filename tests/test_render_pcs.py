@@ -169,3 +169,21 @@ def test_pcs_holds_ten_node_groups_and_ten_queues():
     data["compute"]["queues"] = [{"name": f"q{i:02d}", "instance_types": ["c6i.large"], "max_count": 1} for i in range(11)]
     report, _ = validate_text(json.dumps(data))
     assert any(i.code == "PcsCounts" and "11 queues" in i.message for i in report.errors)
+
+
+def test_os_without_an_image_is_refused_on_both_platforms():
+    from pcluster.constants import PRIVATE_OSES
+
+    from pctl.validation import validate_text
+    from pctl.validation.validators import PRIVATE_OSES as PCTL_PRIVATE
+
+    assert set(PCTL_PRIVATE) == set(PRIVATE_OSES)  # ParallelCluster's own list of OSes with no official AMI
+    data = copy.deepcopy(DATA)
+    data["cluster"]["platform"] = "parallelcluster"
+    data["cluster"]["os"] = "rocky9"
+    report, _ = validate_text(json.dumps(data))
+    assert any(i.code == "OsImage" and i.path == ("cluster", "os") for i in report.errors)
+    data["cluster"]["platform"] = "pcs"
+    data["cluster"]["os"] = "ubuntu2204"
+    report, _ = validate_text(json.dumps(data))
+    assert any(i.code == "PcsOs" for i in report.errors)

@@ -87,7 +87,7 @@ def test_no_compiler_version_is_assumed(name):
     assert not re.search(r"gcc@\d", installer + r.files["spack/spack.yaml"])
 
 
-@pytest.mark.parametrize(("os_name", "package"), [("ubuntu2204", "gfortran"), ("rocky9", "gcc-gfortran"),
+@pytest.mark.parametrize(("os_name", "package"), [("ubuntu2204", "gfortran"), ("rhel9", "gcc-gfortran"),
                                                   ("alinux2023", "gcc-gfortran")])
 def test_fortran_compiler_for_packages_that_need_it(os_name, package):
     mpi = render(template(cluster={**BASE["cluster"], "os": os_name},

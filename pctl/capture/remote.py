@@ -197,6 +197,12 @@ def _os_of(facts: dict[str, Any], plan: _Plan) -> str:
         ("amzn", "2023"): "alinux2023",
     }.get((os_id, version)) or {("rocky", "8"): "rocky8", ("rocky", "9"): "rocky9", ("rhel", "8"): "rhel8",
                                  ("rhel", "9"): "rhel9"}.get((os_id, major))
+    if guess in ("rocky8", "rocky9"):
+        # ParallelCluster publishes no Rocky image (pcluster.constants.PRIVATE_OSES); RHEL of the same major
+        # release is binary compatible and has one.
+        plan.assumptions.append(f"operating system rhel{major}: ParallelCluster has no Rocky image; RHEL {major} "
+                                f"is binary compatible with the head node's {facts.get('os_pretty')}")
+        return f"rhel{major}"
     if guess in OS_ARCHITECTURES:
         plan.assumptions.append(f"operating system {guess}: the same as the head node ({facts.get('os_pretty')})")
         return guess

@@ -58,6 +58,15 @@ class PcsCountsValidator(Validator):
                              "give each queue instance types of one size")
 
 
+class PcsOsValidator(Validator):
+    """pctl's PCS nodes run Amazon Linux 2023: AWS's PCS sample AMIs, and the base of a baked PCS image."""
+
+    def check(self, t: Template) -> Iterator[Issue]:
+        if t.cluster.platform is Platform.pcs and t.cluster.os != "alinux2023":
+            yield self.issue(("cluster", "os"), f"pctl runs PCS nodes on Amazon Linux 2023, not {t.cluster.os}",
+                             "set os: alinux2023 (or leave it out) for platform: pcs")
+
+
 class PcsHeadNodeValidator(Validator):
     """PCS runs the Slurm controller itself: `head_node` sizes the login node group instead."""
 

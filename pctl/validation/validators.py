@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from pctl import instance_types
 from pctl.model.constants import OS_ARCHITECTURES
-from pctl.model.template import CapacityType, InstallMode, Template
+from pctl.model.template import CapacityType, InstallMode, Platform, Template
 from pctl.validation import rules
 from pctl.validation.base import Validator
 from pctl.validation.issues import Issue, Level
@@ -117,6 +117,20 @@ class ArchitectureValidator(Validator):
                                      f"{it} is {arch} but the head node {t.compute.head_node} is {head_arch}",
                                      "ParallelCluster needs one architecture per cluster (one AMI): pick "
                                      f"{head_arch} compute types, or a {arch} head node")
+
+
+# ParallelCluster publishes no official image for these (pcluster.constants.PRIVATE_OSES, checked by a test):
+# its OsCustomAmiValidator refuses them without a custom AMI, and pctl's bake starts from an official image.
+PRIVATE_OSES = ("rocky8", "rocky9")
+
+
+class OsImageValidator(Validator):
+    """An OS ParallelCluster has no official image for cannot be created from a template."""
+
+    def check(self, t: Template) -> Iterator[Issue]:
+        if t.cluster.os in PRIVATE_OSES and t.cluster.platform is Platform.parallelcluster:
+            yield self.issue(("cluster", "os"), f"ParallelCluster publishes no image for {t.cluster.os}",
+                             "use rhel8 or rhel9 for a RHEL-compatible cluster (or alinux2023, ubuntu2204)")
 
 
 class AllocationStrategyValidator(Validator):
