@@ -361,3 +361,15 @@ def test_verify_says_per_package_whether_it_came_from_the_cache():
     assert details["software install"].endswith(
         "2 from the binary cache, 1 built on the cluster, 1 the OS's (external)")
     assert all(c.ok for c in report.checks)
+
+
+def test_status_reads_the_origins_the_installer_put_in_s3(world):
+    from pctl.cache.origins import fetch_status, status_key, status_row
+
+    assert status_row(fetch_status(world, "us-east-1", "lab", bucket=BUCKET)).startswith("not recorded yet")
+    origins = {"packages": {"a" * 32: {"name": "zlib", "version": "1.3.1", "origin": "cache"},
+                            "b" * 32: {"name": "lz4", "version": "1.9.4", "origin": "built"}}}
+    world.client("s3").put_object(Bucket=BUCKET, Key=status_key("lab"), Body=json.dumps(origins).encode())
+    assert status_key("lab") == "spack-cache/status/lab/origins.json"
+    assert status_row(fetch_status(world, "us-east-1", "lab", bucket=BUCKET)) == \
+        "1 from the binary cache, 1 built on the cluster (built: lz4)"

@@ -178,10 +178,14 @@ def test_create_bakes_tags_the_image_and_removes_the_builder(env):
     assert seen["trust"]["Statement"] == [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
                                            "Action": "sts:AssumeRole"}]
     assert {"Key": CLUSTER_TAG, "Value": "amitest"} in seen["role_tags"]
-    [policy] = seen["policies"].values()
-    [statement] = policy["Statement"]
+    assert set(seen["policies"]) == {"pctl-bake-s3", "pctl-spack-cache"}
+    [statement] = seen["policies"]["pctl-bake-s3"]["Statement"]
     assert statement["Action"] == ["s3:GetObject", "s3:PutObject"]
     assert statement["Resource"] == f"arn:aws:s3:::{seen['bucket']}/pctl-bakes/{seen['fingerprint']}/*"
+    # issue 15: the account's Spack cache prefix and its signing key, nothing else
+    cache = {st_["Sid"]: st_ for st_ in seen["policies"]["pctl-spack-cache"]["Statement"]}
+    assert cache["CacheObjects"]["Resource"] == f"arn:aws:s3:::{seen['bucket']}/spack-cache/*"
+    assert cache["SpackCacheSigningKey"]["Resource"].split(":secret:")[1].startswith("pctl/spack-cache/signing-key")
     # Role, profile and the bake's S3 objects are gone; state keeps only the image of the bake.
     iam = boto3.client("iam")
     assert iam.list_roles()["Roles"] == [] and iam.list_instance_profiles()["InstanceProfiles"] == []

@@ -70,3 +70,33 @@ def annotate_report(ssh: Any, template: Any, report: Any, *, timeout: float = 30
         if check.name.startswith("software install"):
             check.detail = f"{check.detail}; {summary_line(packages)}".lstrip("; ")
             break
+
+
+def status_key(cluster: str) -> str:
+    """Where the installer also puts origins.json (the head node can write only the cache prefix)."""
+    from pctl.cache.location import CACHE_PREFIX
+
+    return f"{CACHE_PREFIX}/status/{cluster}/{ORIGINS_FILE}"
+
+
+def fetch_status(session: Any, region: str, cluster: str, bucket: str | None = None) -> dict[str, dict[str, str]]:
+    """The cluster's origins from S3 ({} when the installer has recorded none). Raises on AWS errors."""
+    from pctl.aws.bucket import default_bucket_name
+    from pctl.aws.session import client
+
+    s3 = client(session, "s3")
+    try:
+        body = s3.get_object(Bucket=bucket or default_bucket_name(session, region), Key=status_key(cluster))["Body"]
+    except Exception as exc:
+        if "NoSuchKey" in str(exc) or "404" in str(exc) or "NoSuchBucket" in str(exc):
+            return {}
+        raise
+    return parse(body.read().decode(errors="replace"))
+
+
+def status_row(packages: dict[str, dict[str, str]]) -> str:
+    """One line for `pctl status`: the counts, and which packages were built on the cluster."""
+    if not packages:
+        return "not recorded yet (the install has not finished, or the cluster has no account cache)"
+    built = sorted({p["name"] for p in packages.values() if p.get("origin") == "built"})
+    return summary_line(packages) + (f" (built: {', '.join(built)})" if built else "")

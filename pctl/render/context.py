@@ -249,7 +249,7 @@ def node_context(t: Template, spack_root: str | None = None, cache_bucket: str |
             "cache_mirror": cache_location.MIRROR_NAME,
             "account_cache": {"url": cache_location.cache_url(cache_bucket, version),
                               "secret": cache_location.SECRET_NAME,
-                              "region": t.cluster.region} if cache_bucket else None,
+                              "region": t.cluster.region, "cluster": t.cluster.name} if cache_bucket else None,
             "specs": specs,
             "target": target,
             "target_types": types,

@@ -206,6 +206,14 @@ def test_c_builds_only_the_new_package(installs):
     assert c.names("cache") == installs["A"].names("built")
 
 
+
+def test_status_finds_the_origins_in_s3(installs, account):
+    from pctl.cache.origins import parse, status_key
+
+    body = account["s3"].get_object(Bucket=BUCKET, Key=status_key("cachetest"))["Body"].read().decode()
+    assert parse(body) == installs["C"].origins  # the last install (C) wrote it
+
+
 def test_cache_list_groups_by_os_target_compiler_and_spack(installs, account):
     from pctl.cache.index import list_entries, summary
 

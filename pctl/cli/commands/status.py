@@ -82,6 +82,8 @@ def cli(name: str, refresh: bool, no_refresh: bool, as_json: bool) -> None:
         rows.append(("yours (never deleted)", ", ".join(f"{k} {v}" for k, v in st.user_supplied.items())))
     if st.last_error:
         rows.append(("last error", st.last_error))
+    if refresh and not no_refresh and not live_error:
+        rows.append(("software", _software_origin(name, st.region)))
     print_table(["", name], rows, styles={0: "bold"})
     if st.resources:
         click.echo("\nResources pctl created:")
@@ -92,3 +94,14 @@ def cli(name: str, refresh: bool, no_refresh: bool, as_json: bool) -> None:
     click.echo(f"\nNext: {next_step(st)}")
     for w in warnings:
         click.echo(f"WARNING: {w}", err=True)
+
+
+def _software_origin(name: str, region: str) -> str:
+    """Per package: from the account's binary cache or built on the cluster (issue 15, pctl.cache.origins)."""
+    try:
+        from pctl.aws.session import make_session
+        from pctl.cache.origins import fetch_status, status_row
+
+        return status_row(fetch_status(make_session(region), region, name))
+    except Exception as exc:  # the rest of status is still worth showing
+        return f"unknown ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
