@@ -153,11 +153,14 @@ def account(moto_server, tmp_path_factory):
     reset_moto(moto_server)
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL",)}
     os.environ["AWS_ENDPOINT_URL"] = moto_server
+    base = tmp_path_factory.mktemp("cache")
     try:
         s3, key = prepare_account(moto_server)
-        base = tmp_path_factory.mktemp("cache")
         yield {"s3": s3, "key": key, "env": node_env(moto_server, base / "home"), "base": base}
     finally:
+        for gpg_home in base.glob("*/spack/opt/spack/gpg"):  # Spack's gpg starts an agent per root
+            subprocess.run(["gpgconf", "--homedir", str(gpg_home), "--kill", "gpg-agent"], capture_output=True,
+                           check=False, timeout=30)
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
