@@ -35,6 +35,13 @@ def policy_resources(mounts: list[dict]) -> dict[str, dict[str, set[str]]]:
             res["write" if access.enable_write_access else "read"].update(access.resource_regex)
         out[label] = res
     assert out["head"] == out["compute"]
+    # The account's Spack binary cache (issue 15) is the one shared prefix of pctl's bucket nodes may write.
+    from pctl.cache.location import s3_access as cache_access
+
+    cache = cache_access(SCRIPTS.removeprefix("s3://").split("/")[0])
+    shared = f"{cache['bucket']}/{cache['key']}"
+    assert shared in out["head"]["write" if cache["write"] else "read"]
+    out["head"]["write" if cache["write"] else "read"].discard(shared)
     return out["head"]
 
 
@@ -52,6 +59,7 @@ def test_read_write_mount_with_a_prefix_writes_only_under_that_prefix():
     # mount-s3 lists the bucket: read stays bucket-wide, write does not
     assert {"lab-results", "lab-results/*", "lab-refs", "lab-refs/*"} <= res["read"]
     assert not any(r.startswith("pctl-123456789012-us-east-1") and r.endswith("-1") for r in res["read"])
+    assert {r for r in res["read"] if r.startswith("pctl-")} == {"pctl-123456789012-us-east-1/pctl/demo/scripts/*"}
 
 
 def test_read_write_mount_without_a_prefix_writes_the_bucket():

@@ -199,10 +199,18 @@ def delete_from_tags(name: str, region: str, *, confirm: Any | None, say: Any, t
     Returns what went. PctlError when the typed name does not match (nothing deleted).
     """
     from pctl import state
+
+    state.check_name(name)
+    with state.lock(name, "delete --from-tags"):  # never while this installation's create of it is running
+        return _delete_from_tags(name, region, confirm=confirm, say=say, timeout_s=timeout_s, poll_s=poll_s)
+
+
+def _delete_from_tags(name: str, region: str, *, confirm: Any | None, say: Any, timeout_s: float,
+                      poll_s: float) -> list[str]:
+    from pctl import state
     from pctl.aws.session import make_session
     from pctl.errors import PctlError
 
-    state.check_name(name)
     owner = state.owner_id()
     session = make_session(region)
     found = find_tagged(session, name, owner)
