@@ -224,8 +224,8 @@ def check_modules(ssh: SshClient, template: Template, report: VerifyReport, *, t
     One round trip: the check script runs in a login shell (as users' jobs see `module`). A module
     the Lmod hierarchy puts under an MPI is loaded after that MPI: the template's MPI first, then any
     MPI module the tree holds; the detail says which. After a `spack install --fake` (install.done
-    says so) a probe whose program does not exist (exit 127) is skipped, not failed: the module must
-    still load.
+    says so) a probe whose program does not exist (exit 127) or prints nothing (Spack's fake bin/<name>
+    is an empty file) is skipped, not failed: the module must still load.
     """
     avail = _run(ssh, "module -t avail", timeout=timeout)
     listed = [ln.strip() for ln in avail.output.splitlines() if ln.strip() and not ln.strip().endswith((":", "/"))]
@@ -247,7 +247,8 @@ def check_modules(ssh: SshClient, template: Template, report: VerifyReport, *, t
         probe = PROBES.get(pkg.name)
         if probe is None:
             report.add(name, True, f"loads{after} (no probe known for this package)")
-        elif rc == "127" and fake_install:
+        elif fake_install and (rc == "127" or (rc == "0" and not out.strip())):
+            # `spack install --fake` makes bin/<package> an empty executable: it runs and prints nothing.
             report.add(name, True, f"loads{after}; probe `{probe.command}` skipped: fake install (nothing built)")
         elif rc != "0":
             report.add(name, False, f"loads{after}; `{probe.command}` failed: {_first_line(out)}")

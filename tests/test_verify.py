@@ -185,20 +185,24 @@ def test_verify_fails_naming_the_package_whose_module_was_removed(headnode, tmp_
     assert report.missing()[0].detail.startswith("module load failed")
 
 
-def test_fake_install_skips_a_probe_whose_program_was_never_built(headnode, tmp_path):
-    # install.done records `install args: --fake`; a probe program that does not exist (exit 127) is then
-    # skipped, not failed - the module must still load (hdf5: after openmpi).
+@pytest.mark.parametrize("program", ["missing", "empty"])
+def test_fake_install_skips_a_probe_whose_program_was_never_built(headnode, tmp_path, program):
+    # install.done records `install args: --fake`; a probe program that does not exist (exit 127), or is
+    # the empty executable a fake install leaves (it prints nothing), is then skipped, not failed - the
+    # module must still load (hdf5: after openmpi).
     assert "--fake" in (headnode.spack_root / ".pctl" / "install.done").read_text()
     [stand_in] = headnode.spack_root.glob("opt/spack/*/*/hdf5-1.14*/bin/h5dump")
     aside = stand_in.with_name("h5dump.aside")
     stand_in.rename(aside)
+    if program == "empty":
+        stand_in.touch(mode=0o755)
     try:
         with headnode.client(tmp_path / "kh") as ssh:
             report = verify_cluster_node(ssh, headnode.template(), wait_timeout_s=10, poll_s=0.2)
     finally:
-        aside.rename(stand_in)
+        aside.replace(stand_in)
     assert report.ok, report.table()
     details = {c.name: c.detail for c in report.checks}
-    assert details["module hdf5/1.14"] == ("loads after openmpi/4.1.6; probe `h5dump --version` skipped: "
-                                           "fake install (nothing built)")
+    assert details["module hdf5/1.14"].startswith("loads after openmpi/4.1.6; probe `h5dump --version` skipped: "
+                                                  "fake install (nothing built)")
     assert "spack install --fake" in details["software install"]
