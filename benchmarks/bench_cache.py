@@ -24,7 +24,11 @@ sys.path.insert(0, str(REPO))
 
 
 def one_round(base: Path) -> dict[str, tuple[int, int, float]]:
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per S3 request otherwise
 
     from tests.tier3 import test_cache_spack as h
 
