@@ -17,6 +17,8 @@ from pctl.model.template import InstallMode, Template
 from pctl.requests import CreateRequest
 from tasks._common import log
 
+PCLUSTER_ONLY_CHECKS = ("Node.js", "ParallelCluster", "cluster name")
+
 
 def shared_volumes(t: Template) -> list[dict[str, Any]]:
     """The template's shared volumes and EFS data mounts as PCS mounts them: every one is EFS (the
@@ -39,23 +41,41 @@ def bucket_access(t: Template, bucket: str, prefix: str) -> list[dict[str, Any]]
 def create_pcs(template: Template, settings: Any, source: str, request: CreateRequest, text: str) -> dict[str, Any]:
     import json
 
-    from flows.create import CreateFailed, _begin, _fail
+    from flows.create import _begin, _fail
     from pctl import instance_types
+    from pctl.lifecycle import keypair
+    from pctl.lifecycle.status import refuse_existing
     from pctl.lifecycle.undo import UndoStack
     from tasks import bootstrap, network, pcs
+    from tasks import keypair as key_tasks
+    from tasks.preflight import preflight
     from tasks.render import render_cluster
 
     name, region = settings.name, settings.region
     rollback = getattr(request, "rollback", True)
     with state.lock(name, "create"):
-        st = _begin(settings, source, rollback, template, text)
-        state.update(name, lambda s: setattr(s, "platform", "pcs"))
+        before = state.load(name)
+        refuse_existing(before, name, region, check_lock=False)  # we hold the lock
+        pf = preflight(template, settings, resuming=before is not None)
+        # PCS runs Slurm itself: ParallelCluster's Node.js and pcluster version do not matter here.
+        pf.checks = [c for c in pf.checks if c.name not in PCLUSTER_ONLY_CHECKS]
+        if pf.failed:
+            raise pf.error(name)
+        key_name = settings.key_name or keypair.default_name(name)
+        from pctl.aws.ownership import claim_for_create
+
+        claim_for_create(name, region)
         undo = UndoStack()
-        if not settings.user_network and not settings.ssh_allowed_cidr:
-            raise CreateFailed("no SSH CIDR for the login nodes' security group",
-                               "set networking.ssh_allowed_cidr or pass --ssh-cidr")
-        step = "network"
+        step = "start"
         try:
+            st = _begin(settings, source, rollback, template, text, key_name)
+            state.update(name, lambda s: setattr(s, "platform", "pcs"))
+            if pf.key_to_create:
+                step = "key pair"
+                undo.push(f"key pair {key_name}", key_tasks.delete, name, region)
+                key_tasks.ensure(name, region, key_name)
+
+            step = "network"
             if settings.user_network:
                 from pctl.aws.session import client, make_session
 
@@ -108,7 +128,7 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
                 ssh_cidr=settings.ssh_allowed_cidr or template.networking.vpc_cidr,
                 shared=shared_volumes(template), buckets=bucket_access(template, bucket["bucket"], bucket["prefix"]),
                 scripts_url=bucket["url"], architecture=instance_types.architecture(template.compute.head_node) or "x86_64",
-                key_name=settings.key_name, image_id=image_id, tags={**template.cluster.tags})
+                key_name=key_name, image_id=image_id, tags={**template.cluster.tags})
 
             step = "PCS cluster"
             out = pcs.apply(name, region, plan, refs, request.timeout_minutes)

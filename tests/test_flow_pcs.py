@@ -193,3 +193,14 @@ def test_install_ami_bakes_the_pcs_agent_and_slurm_onto_amazon_linux(world, monk
     assert out["status"] == state.Status.ACTIVE
     delete_cluster(DeleteRequest(name="pcsflow", yes=True, timeout_minutes=1))
     assert world.left() == 0
+
+
+def test_preflight_stops_a_pcs_create_before_anything_exists(world):
+    from flows.create import create_cluster
+
+    no_cidr = TEMPLATE.replace("networking: {ssh_allowed_cidr: 203.0.113.0/24}\n", "")
+    with pytest.raises(PctlError) as err:
+        create_cluster(CreateRequest(template=TemplateSource(yaml=no_cidr), verify=False, timeout_minutes=1))
+    assert "SSH" in str(err.value) or "ssh" in str(err.value)
+    assert state.load("pcsflow") is None
+    assert world.calls["create_cluster"] == 0 and left_in_aws() == {}
