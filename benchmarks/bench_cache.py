@@ -5,7 +5,7 @@
 Each round: a fresh moto server (plain HTTP on 127.0.0.1: S3 and Secrets Manager), then pctl's rendered
 installer three times, each in a fresh Spack root (a fresh shared volume), with `spack install --fake`:
 A installs zlib (+ Lmod, as every pctl environment) and pushes what it built; B installs the same;
-C adds xz. Prints the medians over rounds: packages built from source, packages from the cache, and
+C adds lz4 (not in A's tree). Prints the medians over rounds: packages built from source, packages from the cache, and
 wall-clock seconds of the whole install (concretization included; it dominates). Harness:
 tests/tier3/test_cache_spack.py. Needs root, the vendored Spack, gpg, Debian's lmod, clingo and boto3.
 """
@@ -44,7 +44,7 @@ def one_round(base: Path) -> dict[str, tuple[int, int, float]]:
         h.prepare_account(endpoint)
         env = h.node_env(endpoint, base / "home")
         out = {}
-        for label, packages in (("A", ["zlib"]), ("B", ["zlib"]), ("C", ["zlib", "xz"])):
+        for label, packages in (("A", ["zlib"]), ("B", ["zlib"]), ("C", ["zlib", h.NEW_PACKAGE])):
             inst = h.run_install(packages, base / label / "spack", env)
             if inst.returncode != 0:
                 raise SystemExit(f"install {label} failed:\n{inst.output[-4000:]}")
