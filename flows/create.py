@@ -101,10 +101,19 @@ def dry_run(template: Template, settings: CreateSettings, source: str,
                               ssh_allowed_cidr=settings.ssh_allowed_cidr)
     plan.config_path = str(rendered_dir(settings.name) / "cluster-config.yaml")
     plan.placeholders = list(rendered.placeholders)
-    plan.checks.append(_check("ParallelCluster schema (tier 1)", check_schema(rendered.config_text, settings.name)))
+    pcs = template.cluster.platform is Platform.pcs
+    if pcs:  # the PCS requests, checked against AWS's pcs service model (botocore, offline)
+        from flows.pcs import PCLUSTER_ONLY_CHECKS, check_plan
+
+        plan.checks.append(check_plan(rendered.files["pcs/plan.json"]))
+    else:
+        plan.checks.append(_check("ParallelCluster schema (tier 1)", check_schema(rendered.config_text, settings.name)))
     pf = preflight(template, settings, dry_run=True)
+    if pcs:
+        pf.checks = [c for c in pf.checks if c.name not in PCLUSTER_ONLY_CHECKS]
     plan.checks += pf.checks
-    plan.checks.append(_tier2(rendered.config_text, settings, aws_ok=pf.account is not None))
+    if not pcs:
+        plan.checks.append(_tier2(rendered.config_text, settings, aws_ok=pf.account is not None))
     plan.cost_text, plan.monthly_usd = _cost(template)
     artifacts.publish_plan(plan)
     artifacts.publish_config(settings.name, rendered.config_text)

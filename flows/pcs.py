@@ -20,6 +20,33 @@ from tasks._common import log
 PCLUSTER_ONLY_CHECKS = ("Node.js", "ParallelCluster", "cluster name")
 
 
+def check_plan(plan_json: str):  # -> pctl.lifecycle.plan.Check
+    """The dry run's check of `pcs/plan.json`: every request's parameters against AWS's `pcs` service model
+    (botocore's own validator, offline), with pctl's `${kind:name}` references standing in for ids."""
+    import json
+
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    from pctl.lifecycle.plan import Check
+    from pctl.pcs.executor import REF_RE
+
+    model = botocore.session.get_session().get_service_model("pcs")
+    plan = json.loads(plan_json)
+    problems = []
+    for req in plan["requests"]:
+        params = json.loads(REF_RE.sub("ref-placeholder", json.dumps(req["params"])))
+        op = model.operation_model("".join(w.title() for w in req["operation"].split("_")))
+        report = ParamValidator().validate(params, op.input_shape)
+        if report.has_errors():
+            problems.append(f"{req['operation']}: {report.generate_report()}")
+    if problems:
+        return Check("PCS requests (service model)", "failed", "; ".join(problems), "this is a bug in pctl: report it")
+    return Check("PCS requests (service model)", "passed",
+                 f"{len(plan['requests'])} requests: {len(plan['node_groups'])} node groups, Slurm "
+                 f"{plan['slurm_version']}, size {plan['size']}")
+
+
 def shared_volumes(t: Template) -> list[dict[str, Any]]:
     """The template's shared volumes and EFS data mounts as PCS mounts them: every one is EFS (the
     user's own `file_system_id`, or one pctl creates); validation refuses FSx on PCS."""

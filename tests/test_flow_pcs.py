@@ -204,3 +204,13 @@ def test_preflight_stops_a_pcs_create_before_anything_exists(world):
     assert "SSH" in str(err.value) or "ssh" in str(err.value)
     assert state.load("pcsflow") is None
     assert world.calls["create_cluster"] == 0 and left_in_aws() == {}
+
+
+def test_dry_run_checks_the_pcs_requests_not_parallelclusters(world):
+    from flows.create import create_cluster
+
+    plan = create_cluster(request(dry_run=True))
+    names = {c.name: c.outcome for c in plan["checks"]}
+    assert names["PCS requests (service model)"] == "passed"
+    assert not any(n.startswith("ParallelCluster") or n == "Node.js" for n in names)
+    assert [s.key for s in plan["steps"]][-2:] == ["ami", "cluster"] and world.calls["create_cluster"] == 0

@@ -130,7 +130,7 @@ class OsImageValidator(Validator):
     def check(self, t: Template) -> Iterator[Issue]:
         if t.cluster.os in PRIVATE_OSES and t.cluster.platform is Platform.parallelcluster:
             yield self.issue(("cluster", "os"), f"ParallelCluster publishes no image for {t.cluster.os}",
-                             "use rhel8 or rhel9 for a RHEL-compatible cluster (or alinux2023, ubuntu2204)")
+                             "use rhel8 or rhel9 for a RHEL-compatible cluster (or alinux2023, ubuntu2204, ubuntu2404)")
 
 
 class AllocationStrategyValidator(Validator):

@@ -168,6 +168,9 @@ class Cluster:
             services.write(up / "opt/slurm/etc/slurm.conf", conf)
             services.write(up / "etc/pctl/node.env", services.node_env(knobs))
             services.write(up / "usr/local/bin/mount-s3", services.MOUNT_S3, 0o755)
+            services.write(up / "usr/local/bin/apptainer", services.APPTAINER, 0o755)
+            # Jobs run the container wrappers as the template's users: its log is writable by all.
+            services.write(up / "var/log/pctl-nodes/apptainer.log", "", 0o666)
             services.write(up / "usr/local/sbin/pctl-node-services", services.services_script(n["role"]), 0o755)
             if n["role"] == "head":
                 services.write(up / "etc/ssh/pctl-nodes_sshd_config", services.sshd_config())

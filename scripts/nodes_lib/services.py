@@ -115,6 +115,32 @@ if ((ro)); then mount -o remount,bind,ro "$dir"; fi
 """
 
 
+# apptainer stand-in: Apptainer has no Debian package and images cannot be pulled here. BOUNDARY,
+# documented in docs/nodes.md: it records every call; `pull [--force] DEST SOURCE` writes a small file
+# at DEST (naming SOURCE) the way a pull leaves a SIF; `exec [--bind B] SIF CMD ARGS...` prints what it
+# would run and exits 0.
+APPTAINER = r"""#!/bin/bash
+# pctl-nodes stand-in for Apptainer: records its arguments in /var/log/pctl-nodes/apptainer.log.
+set -euo pipefail
+mkdir -p /var/log/pctl-nodes
+printf '%s\n' "$*" >> /var/log/pctl-nodes/apptainer.log
+case ${1:-} in
+    pull)
+        shift
+        [[ ${1:-} == --force ]] && shift
+        (($# == 2)) || { echo "apptainer (stand-in): pull [--force] DEST SOURCE" >&2; exit 2; }
+        printf 'stand-in SIF of %s\n' "$2" > "$1" ;;
+    exec)
+        shift
+        [[ ${1:-} == --bind ]] && shift 2
+        [[ -f ${1:-} ]] || { echo "apptainer (stand-in): no image ${1:-}" >&2; exit 255; }
+        shift
+        echo "APPTAINER-EXEC $*" ;;
+    *) echo "apptainer (stand-in): only pull and exec" >&2; exit 2 ;;
+esac
+"""
+
+
 def services_script(role: str) -> str:
     """/usr/local/sbin/pctl-node-services: start munge and this node's Slurm daemon (and sshd on head)."""
     daemons = {

@@ -79,3 +79,24 @@ def test_install_killed_half_way_finishes_after_reboot(cluster, template):
         "install.done did not appear after the reboot:\n" + (host_status / "install.log").read_text()[-3000:])
     out = cluster.login(template.compute.queues[0].name, template.users[0].name, checks.module_script(template)).stdout
     checks.assert_all_load(out, template, "after the resumed install", template.spack_root)
+
+
+def test_container_module_runs_inside_the_container_in_a_slurm_job(cluster, template):
+    """software.containers on real nodes: the head pulled the image once onto /shared; on a compute node a
+    plain batch job's `module load samtools/1.17; samtools --version` runs inside the container.
+    BOUNDARY: Apptainer is a recording stand-in (scripts/nodes_lib/services.py, docs/nodes.md)."""
+    user = template.users[0].name
+    sif = "/shared/containers/bio.sif"
+    assert "docker://docker.io/library/ubuntu:22.04" in cluster.sh("head", f"cat {sif}").stdout
+    job = "#!/bin/bash\nmodule load samtools/1.17\nsamtools --version\n"
+    path = f"/home/{user}/tier3-container.sh"
+    cluster.sh("head", f"cat > {path}; chown {user} {path}; chmod 755 {path}", input=job, timeout=60)
+    out_file = f"/home/{user}/tier3-container.out"
+    queue = template.compute.queues[1].name
+    proc = cluster.login("head", user, f"rm -f {out_file}; sbatch --wait -p {queue} -o {out_file} {path}",
+                         check=False, timeout=300)
+    out = cluster.sh("head", f"cat {out_file} 2>&1 || true").stdout
+    assert proc.returncode == 0, f"{proc.stdout}{proc.stderr}\n{out}"
+    assert f"APPTAINER-EXEC {sif} samtools --version" in out, out
+    log = cluster.sh(queue, "cat /var/log/pctl-nodes/apptainer.log").stdout
+    assert f"exec --bind /home,/shared {sif} samtools --version" in log, log

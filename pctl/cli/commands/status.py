@@ -68,7 +68,11 @@ def cli(name: str, refresh: bool, no_refresh: bool, as_json: bool) -> None:
         from pctl.pcs.status import rows as pcs_rows
 
         rows[1] = ("platform", "AWS PCS" + ("" if refresh else " (--live shows PCS's own states)"))
-        rows = [r for r in rows if r[0] != "head node"]  # PCS has none: the login node group takes its place
+        # PCS has no head node (the login node group takes its place) and no ParallelCluster version.
+        rows = [r for r in rows if r[0] not in ("head node", "pcluster version")]
+        rows = [("AMI", st.ami_id or "AWS's PCS sample AMI") if r[0] == "AMI" else r for r in rows]
+        if st.head_node_public_ip or st.head_node_private_ip:
+            rows.append(("login node", " / ".join(x for x in (st.head_node_public_ip, st.head_node_private_ip) if x)))
         if refresh and not live_error:
             rows += pcs_rows(pcs_live)
         elif live_error:
