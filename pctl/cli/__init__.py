@@ -6,6 +6,7 @@ Commands load lazily: `pctl validate` imports only what validation needs (no pre
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from importlib import import_module
@@ -75,6 +76,16 @@ def main(argv: list[str] | None = None, *, command: click.Command | None = None,
         click.echo(f"pctl: internal error: {type(exc).__name__}: {first} "
                    "(re-run with PCTL_DEBUG=1 for the traceback, and report it)", err=True)
         sys.exit(2)
+    finally:
+        # The command is over and the process is about to exit (`pctl`, `python -m flows.NAME`; not a caller
+        # that passes argv in-process): a Ctrl-C now would land in the interpreter's exit handlers (Prefect's
+        # temporary server stopping) and print "Exception ignored in atexit callback" with a traceback.
+        # They finish in a moment; let them.
+        if argv is None or command is not None:
+            import signal
+
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_command(name: str, prog_name: str) -> None:
