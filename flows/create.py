@@ -172,8 +172,7 @@ def _begin(settings: CreateSettings, source: str, rollback: bool, template: Temp
 
 def _create(template: Template, settings: CreateSettings, source: str, request: CreateRequest,
             text: str) -> dict[str, Any]:
-    from tasks import ami as ami_tasks
-    from tasks import bootstrap, cluster, network, teardown
+    from tasks import bootstrap, cluster, network
     from tasks import keypair as key_tasks
 
     name, region = settings.name, settings.region
@@ -229,22 +228,12 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
             custom_ami = None
             if template.software.install is InstallMode.ami:
                 step = "AMI bake"
-                # Pushed before the bake: a builder instance or IAM role a killed bake left (recorded in
-                # state the moment they existed) is deleted by the rollback too.
-                undo.push(f"AMI builder of {name}", teardown.delete_leftovers, name, region)
                 # The builder needs the internet: the cluster's public subnet, or the user's own subnet.
-                baked = ami_tasks.bake(template, region, bucket["bucket"], st.epoch, owner=name,
-                                       timeout_minutes=request.timeout_minutes, subnet_id=head_subnet)
+                baked = bake_step(template, name, region, bucket["bucket"], st.epoch, request.timeout_minutes,
+                                  undo, head_subnet)
                 custom_ami = baked["image_id"]
-                if baked["created"]:
-                    undo.push(f"image {custom_ami}", ami_tasks.delete, custom_ami, region, name)
                 if baked.get("warning"):
                     warnings.append(baked["warning"])
-
-                def _ami(s: state.ClusterState) -> None:
-                    s.ami_id, s.ami_pcluster_version = custom_ami, baked.get("pcluster_version")
-
-                state.update(name, _ami)
 
             step = "render"
             rendered = render_cluster(template, name, subnet_id=head_subnet, compute_subnet_id=compute_subnet,
@@ -303,6 +292,27 @@ def owner_tag() -> dict[str, str]:
     from pctl.aws.ownership import OWNER_TAG
 
     return {OWNER_TAG: state.owner_id()}
+
+
+def bake_step(template: Template, name: str, region: str, bucket: str, epoch: str, timeout_minutes: int,
+              undo: UndoStack, subnet_id: str | None) -> dict[str, Any]:
+    """The AMI step of a create (both platforms): compensations pushed first, so a builder instance or
+    role a killed bake left (recorded in state the moment they existed) goes with a rollback, and the
+    image too when this run made it; the image is recorded in state. Returns tasks.ami.bake's dict."""
+    from tasks import ami as ami_tasks
+    from tasks import teardown
+
+    undo.push(f"AMI builder of {name}", teardown.delete_leftovers, name, region)
+    baked = ami_tasks.bake(template, region, bucket, epoch, owner=name, timeout_minutes=timeout_minutes,
+                           subnet_id=subnet_id)
+    if baked["created"]:
+        undo.push(f"image {baked['image_id']}", ami_tasks.delete, baked["image_id"], region, name)
+
+    def _ami(s: state.ClusterState) -> None:
+        s.ami_id, s.ami_pcluster_version = baked["image_id"], baked.get("pcluster_version")
+
+    state.update(name, _ami)
+    return baked
 
 
 def state_tag() -> str:

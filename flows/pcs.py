@@ -68,7 +68,7 @@ def bucket_access(t: Template, bucket: str, prefix: str) -> list[dict[str, Any]]
 def create_pcs(template: Template, settings: Any, source: str, request: CreateRequest, text: str) -> dict[str, Any]:
     import json
 
-    from flows.create import _begin, _fail
+    from flows.create import _begin, _fail, bake_step
     from pctl import instance_types
     from pctl.lifecycle import keypair
     from pctl.lifecycle.status import refuse_existing
@@ -128,17 +128,9 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
 
             image_id = None
             if template.software.install is InstallMode.ami:
-                from tasks import ami as ami_tasks
-                from tasks import teardown
-
                 step = "AMI bake"
-                undo.push(f"AMI builder of {name}", teardown.delete_leftovers, name, region)
-                baked = ami_tasks.bake(template, region, bucket["bucket"], st.epoch, owner=name,
-                                       timeout_minutes=request.timeout_minutes, subnet_id=public_subnet)
-                image_id = baked["image_id"]
-                if baked["created"]:
-                    undo.push(f"image {image_id}", ami_tasks.delete, image_id, region, name)
-                state.update(name, lambda s: setattr(s, "ami_id", image_id))
+                image_id = bake_step(template, name, region, bucket["bucket"], st.epoch, request.timeout_minutes,
+                                     undo, public_subnet)["image_id"]
 
             step = "render"
             rendered = render_cluster(template, name, subnet_id=subnets[0], key_name=settings.key_name,
