@@ -43,6 +43,11 @@ class Plan:
     placeholders: list[str] = field(default_factory=list)
     create_command: str = ""  # the create to run next: every flag the dry run was given (not --dry-run)
 
+    @property
+    def placeholder_names(self) -> list[str]:
+        """What the placeholders stand for, without render's how-to-pass-it hints (create fills them)."""
+        return [p.split(":", 1)[0] for p in self.placeholders]
+
     def text(self) -> str:
         return _env().get_template("plan.txt.j2").render(plan=self).rstrip() + "\n"
 
