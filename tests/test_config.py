@@ -27,7 +27,7 @@ def write(home: Path, text: str) -> Path:
 
 
 def test_home_defaults_to_dot_pctl(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PCTL_HOME")
+    monkeypatch.delenv("PCTL_HOME", raising=False)
     assert pctl_home() == Path.home() / ".pctl"
 
 
