@@ -23,6 +23,7 @@ from pctl.errors import PctlError
 
 REF_RE = re.compile(r"\$\{([a-z_]+):([^}]+)\}")
 FAILED = ("CREATE_FAILED", "DELETE_FAILED", "UPDATE_FAILED")
+RESPONSE_KEYS = {"create_compute_node_group": "computeNodeGroup", "create_queue": "queue"}
 
 
 class PcsError(PctlError):
@@ -151,34 +152,31 @@ class Executor:
         refs["cluster:id"] = cluster_id
         self._wait(f"cluster {name}", lambda: self._get_or_none("get_cluster", clusterIdentifier=cluster_id), "ACTIVE")
 
-        existing = {g["name"]: g["id"] for g in self.node_groups(cluster_id)}
-        for r in (r["params"] for r in requests if r["operation"] == "create_compute_node_group"):
-            group = r["computeNodeGroupName"]
-            if group not in existing:
-                self.log(f"creating node group {group}")
-                params = resolve(r, refs) | {"clientToken": client_token(name, group)}
-                made = self.client.create_compute_node_group(**params)["computeNodeGroup"]
-                existing[group] = made["id"]
-                self.created.append(("node_group", made["id"]))
-            refs[f"node_group:{group}"] = existing[group]
-        for group, group_id in existing.items():
-            self._wait(f"node group {group}", lambda g=group_id: self._get_or_none(
-                "get_compute_node_group", clusterIdentifier=cluster_id, computeNodeGroupIdentifier=g), "ACTIVE")
-
-        queues = {q["name"]: q["id"] for q in self.queues(cluster_id)}
-        for r in (r["params"] for r in requests if r["operation"] == "create_queue"):
-            queue = r["queueName"]
-            if queue not in queues:
-                self.log(f"creating queue {queue}")
-                params = resolve(r, refs) | {"clientToken": client_token(name, "queue", queue)}
-                made = self.client.create_queue(**params)["queue"]
-                queues[queue] = made["id"]
-                self.created.append(("queue", made["id"]))
-            refs[f"queue:{queue}"] = queues[queue]
-        for queue, queue_id in queues.items():
-            self._wait(f"queue {queue}", lambda q=queue_id: self._get_or_none(
-                "get_queue", clusterIdentifier=cluster_id, queueIdentifier=q), "ACTIVE")
+        self._ensure(requests, refs, name, "node_group", "create_compute_node_group", "computeNodeGroupName",
+                     {g["name"]: g["id"] for g in self.node_groups(cluster_id)},
+                     lambda i: self._get_or_none("get_compute_node_group", clusterIdentifier=cluster_id,
+                                                 computeNodeGroupIdentifier=i))
+        self._ensure(requests, refs, name, "queue", "create_queue", "queueName",
+                     {q["name"]: q["id"] for q in self.queues(cluster_id)},
+                     lambda i: self._get_or_none("get_queue", clusterIdentifier=cluster_id, queueIdentifier=i))
         return refs
+
+    def _ensure(self, requests: list[dict[str, Any]], refs: dict[str, str], cluster: str, kind: str,
+                operation: str, name_key: str, existing: dict[str, str], get: Callable[[str], dict | None]) -> None:
+        """Create each `operation` request whose name is not in `existing` (name -> id), record every id in
+        `refs` as `<kind>:<name>`, then wait until all of them are ACTIVE."""
+        label = kind.replace("_", " ")
+        for r in (r["params"] for r in requests if r["operation"] == operation):
+            item = r[name_key]
+            if item not in existing:
+                self.log(f"creating {label} {item}")
+                params = resolve(r, refs) | {"clientToken": client_token(cluster, kind, item)}
+                made = getattr(self.client, operation)(**params)
+                existing[item] = made[RESPONSE_KEYS[operation]]["id"]
+                self.created.append((kind, existing[item]))
+            refs[f"{kind}:{item}"] = existing[item]
+        for item, item_id in existing.items():
+            self._wait(f"{label} {item}", lambda i=item_id: get(i), "ACTIVE")
 
     # ---- deleting ---------------------------------------------------------------------------
     def delete(self, identifier: str) -> list[str]:
