@@ -225,6 +225,16 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
 
                 template = pin(name, region, template)
 
+            cache_policy = None
+            cache_bucket = _cache_bucket(template, bucket["bucket"])
+            if cache_bucket and template.software.install is InstallMode.shared:
+                # The head node builds and pushes (issue 15): it gets the cache's managed policy.
+                step = "binary cache access"
+                from tasks import cache as cache_tasks
+
+                undo.push(f"binary cache policy of {name}", cache_tasks.remove_access, name, region)
+                cache_policy = cache_tasks.ensure_access(name, region, cache_bucket, state.owner_id())["policy_arn"]
+
             custom_ami = None
             if template.software.install is InstallMode.ami:
                 step = "AMI bake"
@@ -239,7 +249,7 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
             rendered = render_cluster(template, name, subnet_id=head_subnet, compute_subnet_id=compute_subnet,
                                       key_name=key_name, ssh_allowed_cidr=settings.ssh_allowed_cidr,
                                       scripts_s3_prefix=bucket["url"], custom_ami=custom_ami,
-                                      extra_tags={state_tag(): name, **owner_tag()},
+                                      cache_policy_arn=cache_policy, extra_tags={state_tag(): name, **owner_tag()},
                                       vpc_cidr=_user_vpc_cidr(settings, region))
             if rendered.placeholders:  # preflight saw none; never hand pcluster a stand-in value
                 raise CreateFailed("the rendered config still has placeholders: " + "; ".join(rendered.placeholders))
@@ -275,6 +285,13 @@ def _create(template: Template, settings: CreateSettings, source: str, request: 
     return {"name": name, "region": region, "status": st.status, "head_node_public_ip": st.head_node_public_ip,
             "ami_id": st.ami_id, "host_key_fingerprints": st.host_key_fingerprints, "warnings": warnings,
             "key_name": key_name, "resources": [r.model_dump() for r in st.resources]}
+
+
+def _cache_bucket(template: Template, pctl_bucket: str) -> str | None:
+    """The binary cache's bucket for this template (pctl.cache.location), None when turned off."""
+    from pctl.cache.location import cache_bucket_for
+
+    return cache_bucket_for(template.software.binary_cache, pctl_bucket)
 
 
 def _user_vpc_cidr(settings: CreateSettings, region: str) -> str | None:

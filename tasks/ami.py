@@ -92,14 +92,18 @@ def bake(template: Template, region: str, bucket: str, epoch: str, owner: str | 
                 session, cluster=owner or "standalone", fingerprint=fp, bucket=bucket, prefix=ami.marker_prefix(fp),
                 on_created=on_created, poll_s=poll_seconds(2),
             )
-            # The account's Spack binary cache (issue 15): the bake installs from it and pushes what it builds.
+            # The account's Spack binary cache (issue 15): the bake installs from it and pushes what it builds
+            # (in pctl's bucket, or the template's own binary_cache bucket; none with binary_cache: false).
             from pctl.cache.access import grant_builder
             from pctl.cache.keys import ensure_signing_key
+            from pctl.cache.location import cache_bucket_for
 
-            grant_builder(session, iam.builder_name(fp), bucket, ensure_signing_key(session)[1])
+            cache_bucket = cache_bucket_for(template.software.binary_cache, bucket)
+            if cache_bucket:
+                grant_builder(session, iam.builder_name(fp), cache_bucket, ensure_signing_key(session)[1])
             image_id = ami.bake_image(
                 session, template=template, pcluster_version=version,
-                script=_bake_script(template, region, cache_bucket=bucket),
+                script=_bake_script(template, region, cache_bucket=cache_bucket),
                 bucket=bucket, timeout_s=timeout_minutes * 60, poll_s=poll_seconds(30), on_created=on_created,
                 log=log, instance_profile=profile, subnet_id=subnet, profile_wait_s=120, base_image_id=base_image,
                 client_token=lock.token,  # one per bake attempt: a retried RunInstances cannot duplicate (issue 14)

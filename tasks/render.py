@@ -31,6 +31,7 @@ def render_cluster(
     extra_tags: dict[str, str] | None = None,
     write: bool = True,
     vpc_cidr: str | None = None,
+    cache_policy_arn: str | None = None,
 ):  # -> pctl.render.Rendered
     """Render with what is known; missing AWS values stay marked placeholders (a dry run has none)."""
     from pctl.render import RenderOptions, render
@@ -40,7 +41,7 @@ def render_cluster(
     options = RenderOptions(
         subnet_id=subnet_id, compute_subnet_id=compute_subnet_id, key_name=key_name,
         ssh_allowed_cidr=ssh_allowed_cidr, scripts_s3_prefix=scripts_s3_prefix, custom_ami=custom_ami,
-        extra_tags=dict(extra_tags or {}), vpc_cidr=vpc_cidr,
+        extra_tags=dict(extra_tags or {}), vpc_cidr=vpc_cidr, cache_policy_arn=cache_policy_arn,
     )
     options.check()
     rendered = render(template, options)

@@ -19,11 +19,12 @@ from tasks._common import (
 @task(name="delete-leftovers", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
       retry_condition_fn=transient_failure)
 def delete_leftovers(name: str, region: str, timeout_minutes: int = 15) -> list[str]:
-    """Instances, instance profiles and roles an interrupted AMI bake left (recorded in state)."""
+    """Instances, instance profiles and roles an interrupted AMI bake left, and the head node's cache policy
+    (recorded in state; run after the cluster is gone, so nothing holds the policy any more)."""
     from pctl.aws.session import make_session
 
     session = make_session(region)
-    leftovers = state_resources(name, "instance", "instance_profile", "iam_role")
+    leftovers = state_resources(name, "instance", "instance_profile", "iam_role", "iam_policy")
     try:  # also a builder instance or role whose state write was lost (found by tags, this owner's only)
         from pctl.aws.tagged import tagged_leftovers
 

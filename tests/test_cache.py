@@ -177,20 +177,7 @@ def test_named_packages_reads_the_library_and_states():
 
 # ---- IAM: write on the cache prefix, nothing else of the bucket -----------------------------------
 
-def test_rendered_s3_access_writes_only_the_cache_prefix_of_pctls_bucket():
-    import yaml
-
-    from pctl import library
-    from pctl.render import RenderOptions, render
-    from pctl.validation import validate_file
-
-    t = validate_file(library.path_of("starter"))[1].template
-    cfg = yaml.safe_load(render(t, RenderOptions(scripts_s3_prefix=f"s3://{BUCKET}/starter/scripts")).files[
-        "cluster-config.yaml"])
-    for node in [cfg["HeadNode"], *cfg["Scheduling"]["SlurmQueues"]]:
-        ours = [a for a in node["Iam"]["S3Access"] if a["BucketName"] == BUCKET]
-        assert {(a.get("KeyName"), a.get("EnableWriteAccess", False)) for a in ours} == {
-            ("starter/scripts/*", False), ("spack-cache/*", True)}
+# (what each node of a ParallelCluster cluster may reach: tests/test_cache_iam.py)
 
 
 def test_pcs_node_policy_writes_only_the_cache_prefix():

@@ -66,6 +66,7 @@ def _pctl_tagged() -> dict[str, list[str]]:
                       for i in r["Instances"] if i["State"]["Name"] != "terminated"],
         "images": [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]],
         "buckets": [b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]],
+        "policies": [p["Arn"] for p in boto3.client("iam").list_policies(Scope="Local")["Policies"]],
     }
     return {k: v for k, v in out.items() if v}
 
@@ -116,6 +117,17 @@ def test_create_then_delete_leaves_nothing(env):
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=st.bucket)["Contents"]]
     assert "pctl/flowtest/scripts/head-node.sh" in keys
     assert env.pcluster.calls["create"] == 1
+    # The binary cache (issue 15): the head node, the only node that installs, gets pctl's managed cache
+    # policy; the compute nodes get no access to the cache at all.
+    import yaml
+
+    [policy] = st.resources_of("iam_policy")
+    assert policy.id.endswith(":policy/parallelcluster/pctl/pctl-flowtest-spack-cache")
+    config = yaml.safe_load((env.home / "rendered" / "flowtest" / "cluster-config.yaml").read_text())
+    assert config["HeadNode"]["Iam"]["AdditionalIamPolicies"] == [{"Policy": policy.id}]
+    for node in [config["HeadNode"], *config["Scheduling"]["SlurmQueues"]]:
+        assert all(not a.get("KeyName", "").startswith("spack-cache") for a in node["Iam"]["S3Access"])
+    assert boto3.client("iam").get_policy(PolicyArn=policy.id)["Policy"]["Path"] == "/parallelcluster/pctl/"
 
     out = delete_cluster(DeleteRequest(name="flowtest", timeout_minutes=1))
     assert out["status"] == "deleted"
@@ -149,6 +161,7 @@ FAULTS = {
     # step name in the message -> (object, attribute) that raises
     "network": ("pctl.aws.network", "_ensure_ssh_rule"),
     "bootstrap bucket": ("pctl.aws.bucket", "ensure_bucket"),
+    "binary cache access": ("pctl.cache.access", "ensure_cluster_policy"),
     "render": ("pctl.render", "render"),
     "bootstrap upload": ("pctl.aws.bucket", "upload_texts"),
     "cluster create": None,  # FakePcluster.fail_create

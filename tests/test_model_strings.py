@@ -26,7 +26,7 @@ BASE: dict[str, Any] = {
         {"name": "cpu", "instance_types": ["c6i.2xlarge"], "max_count": 4, "capacity_type": "spot",
          "allocation_strategy": "capacity-optimized"}]},
     "software": {"spack_packages": ["zlib"], "spack_version": "0.23.1", "install": "shared",
-                 "spack_root": "/shared/apps/spack",
+                 "spack_root": "/shared/apps/spack", "binary_cache": "s3://lab-spack-cache",
                  "containers": [{"name": "bio", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/bio:v1",
                                  "packages": ["samtools"]}]},
     "groups": [{"name": "lab", "gid": 4100}],

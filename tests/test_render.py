@@ -137,12 +137,17 @@ def test_s3_access_scoped_to_named_buckets_with_write_only_where_asked(cluster_s
     # (bucket, key, write): read where mounted, write only where a mount asks (under its prefix), the
     # scripts bucket only for this cluster's scripts prefix
     expected = {("ref-data", None, False), ("results-bucket", None, True), ("mixed-bucket", None, False),
-                ("mixed-bucket", "b/*", True), ("lab-cluster-bucket", "pctl/demo/scripts/*", False),
-                # the account's Spack binary cache (issue 15): write on its prefix only
-                ("lab-cluster-bucket", "spack-cache/*", True)}
+                ("mixed-bucket", "b/*", True), ("lab-cluster-bucket", "pctl/demo/scripts/*", False)}
+    # the account's Spack binary cache (issue 15): only the head node, which installs, writes its prefix
+    # (with no managed policy from `pctl create` here; tests/test_cache_iam.py has the policy)
+    head_only = {("lab-cluster-bucket", "spack-cache/*", True)}
     nodes = [cfg["HeadNode"], *cfg["Scheduling"]["SlurmQueues"]]
     for node in nodes:
         access = node["Iam"]["S3Access"]
+        if node is cfg["HeadNode"]:
+            assert {(a["BucketName"], a.get("KeyName"), a["EnableWriteAccess"]) for a in access} == expected | head_only
+            assert len(access) == len(expected) + 1
+            continue
         assert {(a["BucketName"], a.get("KeyName"), a["EnableWriteAccess"]) for a in access} == expected
         assert len(access) == len(expected)
         assert all("*" not in a["BucketName"] for a in access)

@@ -196,6 +196,29 @@ def _iam_role(session: boto3.Session, r: Resource, *, wait: bool, timeout_s: flo
     return False
 
 
+def _iam_policy(session: boto3.Session, r: Resource, *, wait: bool, timeout_s: float, poll_s: float) -> bool:
+    """A managed policy pctl made (r.id is its ARN): detached from what still holds it, versions, then itself."""
+    iam = client(session, "iam")
+    try:
+        iam.get_policy(PolicyArn=r.id)
+    except Exception as exc:
+        if is_not_found(exc):
+            return True
+        raise
+    held = iam.list_entities_for_policy(PolicyArn=r.id)
+    for role in held.get("PolicyRoles", []):
+        iam.detach_role_policy(RoleName=role["RoleName"], PolicyArn=r.id)
+    for user in held.get("PolicyUsers", []):
+        iam.detach_user_policy(UserName=user["UserName"], PolicyArn=r.id)
+    for group in held.get("PolicyGroups", []):
+        iam.detach_group_policy(GroupName=group["GroupName"], PolicyArn=r.id)
+    for version in iam.list_policy_versions(PolicyArn=r.id)["Versions"]:
+        if not version["IsDefaultVersion"]:
+            iam.delete_policy_version(PolicyArn=r.id, VersionId=version["VersionId"])
+    iam.delete_policy(PolicyArn=r.id)
+    return False
+
+
 def _bucket_objects(session: boto3.Session, r: Resource, *, wait: bool, timeout_s: float, poll_s: float) -> bool:
     from pctl.aws.bucket import delete_prefix
 
@@ -224,6 +247,7 @@ DELETERS: dict[str, Deleter] = {
     "snapshot": _snapshot,
     "instance_profile": _instance_profile,
     "iam_role": _iam_role,
+    "iam_policy": _iam_policy,
     "bucket_objects": _bucket_objects,
     "bucket": _bucket,
 }

@@ -129,7 +129,7 @@ def release_name(session: boto3.Session, name: str, owner: str) -> bool:
 # ---- owners of existing resources --------------------------------------------------------------------
 
 def owners(session: boto3.Session, resources: Iterable[Resource]) -> dict[Resource, str | None]:
-    """The pctl:owner tag of each resource that can carry tags (EC2 kinds, IAM roles and profiles, buckets).
+    """The pctl:owner tag of each resource that can carry tags (EC2 kinds, IAM roles, profiles and policies, buckets).
 
     Resources that are gone or cannot carry tags (bucket_objects) are left out of the result.
     """
@@ -159,6 +159,8 @@ def owners(session: boto3.Session, resources: Iterable[Resource]) -> dict[Resour
             elif r.kind == "instance_profile":
                 profile = iam.get_instance_profile(InstanceProfileName=r.id)["InstanceProfile"]
                 out[r] = tag_dict(profile.get("Tags")).get(OWNER_TAG)
+            elif r.kind == "iam_policy":
+                out[r] = tag_dict(iam.list_policy_tags(PolicyArn=r.id)["Tags"]).get(OWNER_TAG)
             elif r.kind == "bucket":
                 out[r] = bucket_tags(session, r.id).get(OWNER_TAG)
         except Exception as exc:

@@ -19,6 +19,7 @@ KINDS = (
     "snapshot",
     "instance_profile",
     "iam_role",
+    "iam_policy",  # a managed policy (id: its ARN); after the roles it was attached to
     "bucket_objects",
     "bucket",
 )

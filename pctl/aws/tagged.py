@@ -3,7 +3,7 @@
 After a crash (kill -9 between a create call and the state write) or a lost state file, AWS still
 holds resources tagged ``pctl:cluster=<name>`` and ``pctl:owner=<owner id>``. ``find_tagged`` lists
 them, every kind pctl creates (instances such as an AMI builder, the network, IAM builder roles and
-profiles, snapshots, the cluster's bootstrap objects, the pctl bucket if this owner created it and
+profiles, the head node's cache policy, snapshots, the cluster's bootstrap objects, the pctl bucket if this owner created it and
 it holds nothing else, the name claim), and separately what carries the cluster's name but another
 owner's id (never touched). ``delete_tagged`` removes this owner's share, dependents first.
 
@@ -105,6 +105,13 @@ def _iam(session: boto3.Session, cluster: str) -> list[tuple[Resource, str | Non
                 if not is_not_found(exc):
                     raise
             found.append((Resource("iam_role", role["RoleName"], region), owner))
+    from pctl.cache.access import CLUSTER_POLICY_PATH
+
+    for page in iam.get_paginator("list_policies").paginate(Scope="Local", PathPrefix=CLUSTER_POLICY_PATH):
+        for policy in page["Policies"]:
+            tags = tag_dict(iam.list_policy_tags(PolicyArn=policy["Arn"])["Tags"])
+            if tags.get(CLUSTER_TAG) == cluster:
+                found.append((Resource("iam_policy", policy["Arn"], region), tags.get(OWNER_TAG)))
     return found
 
 

@@ -33,6 +33,34 @@ def cache_url(bucket: str, spack_version: str) -> str:
     return f"s3://{bucket}/{version_prefix(spack_version)}"
 
 
+def user_bucket(url: str) -> str:
+    """The bucket of a template's ``binary_cache: s3://BUCKET`` (a trailing ``/`` is allowed).
+
+    Raises ValueError naming what is wrong: no ``s3://``, a key prefix (the cache's prefix is always
+    ``spack-cache/``), or a name that breaks AWS's bucket naming rules."""
+    from pctl.validation.rules import s3_bucket_problem
+
+    if not url.startswith("s3://"):
+        raise ValueError("must be s3://BUCKET")
+    bucket, _, rest = url.removeprefix("s3://").partition("/")
+    if rest:
+        raise ValueError(f"must name the bucket only, not a key prefix (the cache goes under {CACHE_PREFIX}/)")
+    problem = s3_bucket_problem(bucket)
+    if problem or not _BUCKET_RE.fullmatch(bucket):
+        raise ValueError(f"bucket {bucket!r} {problem or 'is not a bucket name'}")
+    return bucket
+
+
+def cache_bucket_for(binary_cache: bool | str, pctl_bucket: str | None) -> str | None:
+    """Where a template's cache lives: its own ``s3://BUCKET``, else pctl's bucket; None when turned off
+    (``binary_cache: false``) or when pctl's bucket is not known yet (a render with no scripts bucket)."""
+    if binary_cache is False:
+        return None
+    if isinstance(binary_cache, str):
+        return user_bucket(binary_cache)
+    return pctl_bucket
+
+
 def s3_access(bucket: str) -> dict[str, Any]:
     """The ParallelCluster ``S3Access`` entry (pctl.render.context shape): write on the cache prefix only.
 

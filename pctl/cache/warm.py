@@ -43,8 +43,10 @@ def warm(session: boto3.Session, template: Template, *, bucket: str, pcluster_ve
          on_created: Callable[[Resource], None] | None = None) -> dict[str, Any]:
     """Fill the cache with TEMPLATE's packages on a temporary builder; returns {'builder', 'seconds', 'id'}.
 
-    Raises PctlError (AwsError) when the builder's install fails (with the log's tail) or times out. The
-    builder, its role and its S3 prefix are removed whatever happens."""
+    ``bucket``: pctl's bucket (the builder's script, markers and log); the cache is the template's
+    ``binary_cache`` bucket, pctl's by default. Raises AwsError for ``binary_cache: false``, and when the
+    builder's install fails (with the log's tail) or times out. The builder, its role and its S3 prefix are
+    removed whatever happens."""
     from pctl.aws import ami, iam
     from pctl.aws.ami_bake import (
         _instance_state,
@@ -61,9 +63,14 @@ def warm(session: boto3.Session, template: Template, *, bucket: str, pcluster_ve
     from pctl.aws.waiting import wait_until
     from pctl.cache.access import grant_builder
     from pctl.cache.keys import ensure_signing_key
+    from pctl.cache.location import cache_bucket_for
     from pctl.errors import AwsError
     from pctl.state import owner_id
 
+    cache_bucket = cache_bucket_for(template.software.binary_cache, bucket)
+    if cache_bucket is None:
+        raise AwsError(f"{template.cluster.name} turns the binary cache off (software.binary_cache: false): nothing to warm",
+                       "remove binary_cache: false from the template, or name a bucket (binary_cache: s3://BUCKET)")
     region = session.region_name
     ec2, s3 = client(session, "ec2"), client(session, "s3")
     created = on_created or (lambda _r: None)
@@ -78,10 +85,10 @@ def warm(session: boto3.Session, template: Template, *, bucket: str, pcluster_ve
     try:
         profile = iam.ensure_builder_profile(session, cluster=template.cluster.name, fingerprint=wid, bucket=bucket,
                                              prefix=prefix, on_created=created)
-        grant_builder(session, iam.builder_name(wid), bucket, secret_arn)
+        grant_builder(session, iam.builder_name(wid), cache_bucket, secret_arn)
         for outcome in ("done", "failed", "log"):
             s3.delete_object(Bucket=bucket, Key=f"{prefix}/{outcome}")
-        s3.put_object(Bucket=bucket, Key=f"{prefix}/bake.sh", Body=warm_script(template, bucket).encode())
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/bake.sh", Body=warm_script(template, cache_bucket).encode())
         root = ec2.describe_images(ImageIds=[base_ami])["Images"][0].get("RootDeviceName", "/dev/xvda")
         run: dict[str, Any] = {
             "ImageId": base_ami, "InstanceType": instance_type or ami.BUILDER_TYPES[ami.template_arch(template)],

@@ -194,6 +194,8 @@ def _hint_for(err: dict, path: Path, data: Any) -> str | None:
         return "give at least one entry"
     if kind == "too_long":
         return "remove entries: this list has a limit (see docs/template.md)"
+    if kind == "bool_or_s3":
+        return "true keeps the cache in pctl's bucket, false turns it off, s3://my-lab-spack-cache names your bucket"
     if kind in ("float_type", "float_parsing"):
         return "write a number without quotes"
     return "see docs/template.md (or `pctl schema`) for what this field takes"

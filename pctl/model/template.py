@@ -12,7 +12,7 @@ import copy
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from pctl.model.accounts import Group, NodeGroup, User, resolve_groups
 from pctl.model.base import Strict, StrictBool, StrictInt, spellings
@@ -95,12 +95,27 @@ class Container(Strict):
     packages: list[str] = Field(default_factory=list, description="Spack specs the image holds (or is built from).")
 
 
+def _bool_or_text(value: Any) -> Any:
+    """binary_cache takes true, false or text: anything else is one error, not one per union member."""
+    if isinstance(value, bool | str):
+        return value
+    from pydantic_core import PydanticCustomError
+
+    raise PydanticCustomError("bool_or_s3", "write true, false or s3://BUCKET (got {got})", {"got": type(value).__name__})
+
+
+BinaryCache = Annotated[StrictBool | str, BeforeValidator(_bool_or_text)]
+
+
 class Software(Strict):
     spack_packages: list[str] = Field(default_factory=list, description="Spack specs, e.g. gromacs@2024.1 +mpi.")
     spack_version: str = Field(DEFAULT_SPACK_VERSION, description="Pinned Spack release; its binary cache is pinned with it.")
     install: InstallMode = InstallMode.shared
     spack_root: str | None = Field(None, description="Where Spack lives: any path inside a shared volume; default <first shared volume>/spack.")
     containers: list[Container] = Field(default_factory=list, description="Container images (kept and validated; built by the containers feature).")
+    binary_cache: BinaryCache = Field(
+        True, description="The account's Spack binary cache (docs/cache.md): true (default) keeps it in pctl's bucket, "
+                          "s3://BUCKET keeps it in your own bucket, false turns it off (every install builds from source).")
 
 
 class Networking(Strict):

@@ -113,12 +113,7 @@ def build(t: Template, o: RenderOptions) -> dict[str, Any]:
     }
 
     s3_access = _s3_access(t, *split_s3_url(scripts_prefix))
-    # The account's Spack binary cache (issue 15) lives in pctl's bucket: nodes write its prefix only.
-    cache_bucket = split_s3_url(o.scripts_s3_prefix)[0] if o.scripts_s3_prefix else None
-    if cache_bucket:
-        from pctl.cache.location import s3_access as cache_s3_access
-
-        s3_access.append(cache_s3_access(cache_bucket))
+    cache_bucket, head_iam = _cache_iam(t, o, s3_access)
     queues = []
     for q in t.compute.queues:
         subnet = pick(compute_subnet_id, opt.PLACEHOLDER_SUBNET,
@@ -164,6 +159,7 @@ def build(t: Template, o: RenderOptions) -> dict[str, Any]:
         "head": {"instance_type": t.compute.head_node, "subnet": head_subnet, "key_name": key_name},
         "ssh": ssh,
         "s3_access": s3_access,
+        "head_iam": head_iam,
         "scripts": {
             "prefix": scripts_prefix,
             "placeholder": scripts_placeholder,
@@ -175,6 +171,29 @@ def build(t: Template, o: RenderOptions) -> dict[str, Any]:
         "placeholders": placeholders,
         **node_context(t, cache_bucket=cache_bucket),
     }
+
+
+def _cache_iam(t: Template, o: RenderOptions, s3_access: list[dict[str, Any]]) -> tuple[str | None, dict[str, Any]]:
+    """The binary cache's bucket (issue 15) and the head node's IAM: {"s3_access", "policies", "note"}.
+
+    Only the head node installs (install: shared), so only it reaches the cache; compute nodes get nothing
+    of it. With the managed policy `pctl create` made (``cache_policy_arn``) the head node gets it under
+    AdditionalIamPolicies (objects, the prefix's listing, the signing key). Without one (a plain render) it
+    gets write on the cache prefix through S3Access and a note that the key needs the policy."""
+    from pctl.cache.location import cache_bucket_for
+    from pctl.cache.location import s3_access as cache_s3_access
+
+    pctl_bucket = split_s3_url(o.scripts_s3_prefix)[0] if o.scripts_s3_prefix else None
+    cache_bucket = cache_bucket_for(t.software.binary_cache, pctl_bucket)
+    head: dict[str, Any] = {"s3_access": list(s3_access), "policies": [], "note": None}
+    if cache_bucket and t.software.install is InstallMode.shared:
+        if o.cache_policy_arn:
+            head["policies"].append(o.cache_policy_arn)
+        else:
+            head["s3_access"].append(cache_s3_access(cache_bucket))
+            head["note"] = ("The Spack binary cache's signing key and listing need the managed policy "
+                            "`pctl create` makes (pctl-NAME-spack-cache); without it the head node builds from source.")
+    return cache_bucket, head
 
 
 def node_context(t: Template, spack_root: str | None = None, cache_bucket: str | None = None) -> dict[str, Any]:

@@ -17,6 +17,8 @@ PLACEHOLDER_AMI = "ami-00000000000000000"
 PLACEHOLDER_CAPACITY_RESERVATION = "cr-00000000000000000"
 
 AMI_ID_RE = re.compile(r"^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$")  # pcluster's PCLUSTER_AMI_ID_REGEX
+# A customer-managed policy ARN: partition, 12-digit account, IAM's path and name characters.
+POLICY_ARN_RE = re.compile(r"arn:aws(?:-cn|-us-gov)?:iam::[0-9]{12}:policy(?:/[A-Za-z0-9+=,.@_-]+)+", re.ASCII)
 
 
 @dataclass
@@ -36,6 +38,8 @@ class RenderOptions:
     # Where ssh_allowed_cidr came from, for the exposure warning (e.g. "--ssh-cidr", "PCTL_SSH_ALLOWED_CIDR").
     ssh_source: str = "--ssh-cidr, PCTL_SSH_ALLOWED_CIDR or the global config"
     strict: bool = False  # an SSH exposure warning is an error (ConfigError) instead
+    # The head node's managed policy for the Spack binary cache (pctl.cache.access), made by `pctl create`.
+    cache_policy_arn: str | None = None
 
     def check(self) -> None:
         """Refuse malformed values before they reach a config or a script."""
@@ -57,6 +61,9 @@ class RenderOptions:
             if problem or any(c in rules.SHELL_METACHARACTERS for c in self.scripts_s3_prefix):
                 raise ConfigError(f"{self.scripts_s3_prefix!r} is not an s3://bucket/prefix URL",
                                   "e.g. s3://my-cluster-bucket/pctl/mycluster/scripts")
+        if self.cache_policy_arn is not None and not POLICY_ARN_RE.fullmatch(self.cache_policy_arn):
+            raise ConfigError(f"{self.cache_policy_arn!r} is not an IAM policy ARN",
+                              "e.g. arn:aws:iam::123456789012:policy/parallelcluster/pctl/pctl-NAME-spack-cache")
         if self.custom_ami is not None and not AMI_ID_RE.match(self.custom_ami):
             raise ConfigError(f"{self.custom_ami!r} is not an AMI id", "e.g. ami-0123456789abcdef0")
         for key, value in self.extra_tags.items():

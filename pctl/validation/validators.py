@@ -169,6 +169,27 @@ class SpackVersionValidator(Validator):
                              "pin a release such as 0.23.1: its binary cache is pinned with it")
 
 
+class BinaryCacheValidator(Validator):
+    """software.binary_cache: true, false, or ``s3://BUCKET`` (the cache then lives under spack-cache/ there)."""
+
+    def check(self, t: Template) -> Iterator[Issue]:
+        value = t.software.binary_cache
+        path = ("software", "binary_cache")
+        if isinstance(value, bool):
+            return
+        from pctl.cache.location import user_bucket
+
+        try:
+            user_bucket(value)
+        except ValueError as exc:
+            yield self.issue(path, f"binary_cache {value!r}: {exc}",
+                             "write true (pctl's bucket), false (no cache) or s3://BUCKET, e.g. s3://my-lab-spack-cache")
+            return
+        if t.cluster.platform is Platform.pcs:
+            yield self.issue(path, "PCS clusters do not use the binary cache yet: every install builds from source",
+                             "remove binary_cache, or use platform: parallelcluster", level=Level.WARNING)
+
+
 class ContainerValidator(Validator):
     """software.containers: unique names, a registry image reference or Spack packages (kept for the builder)."""
 
