@@ -40,7 +40,8 @@ def ensure_access(name: str, region: str, bucket: str, owner: str) -> dict[str, 
     key, secret_arn = ensure_signing_key(session)
     tags = {CLUSTER_TAG: name, OWNER_TAG: owner, "pctl:role": "spack-cache-head-node"}
     arn = ensure_cluster_policy(session, name, bucket, secret_arn, tags)
-    state.update(name, lambda s: s.add_resource("iam_policy", arn, region, {"name": cluster_policy_name(name)}))
+    state.update(name, lambda s: s.add_resource("iam_policy", arn, region, {"name": cluster_policy_name(name),
+                                                                                 "bucket": bucket}))
     log(f"binary cache s3://{bucket}/spack-cache/: the head node may read and push it, signing with key "
         f"{key.fingerprint[-16:]} (IAM policy {cluster_policy_name(name)})")
     return {"policy_arn": arn, "secret_arn": secret_arn, "bucket": bucket, "fingerprint": key.fingerprint}

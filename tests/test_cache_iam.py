@@ -256,3 +256,16 @@ def test_tier2_the_rendered_policy_passes_pclusters_validators(pcluster_world):
 def test_tier2_control_a_policy_that_does_not_exist_is_refused(pcluster_world):
     failures = _tier2(pcluster_world, "arn:aws:iam::123456789012:policy/parallelcluster/pctl/pctl-starter-spack-cache")
     assert ("ERROR", "AdditionalIamPolicyValidator") in {(f[0], f[1]) for f in failures}
+
+
+def test_pcs_renders_no_account_cache_and_a_named_bucket_warns():
+    """PCS node groups share one instance role, so the cache (write, key) would reach every node: not yet."""
+    from pctl.model.template import Platform
+
+    t = starter()
+    t = t.model_copy(update={"cluster": t.cluster.model_copy(update={"platform": Platform.pcs})})
+    rendered = render(t, RenderOptions(scripts_s3_prefix=f"s3://{BUCKET}/pctl/starter/scripts"))
+    assert "spack-cache" not in rendered.files["spack/spack.yaml"]
+    report = validate_text(BASE.replace("VALUE", "s3://lab-spack-cache").replace(
+        "region: us-east-1}", "region: us-east-1, platform: pcs}"), "lab.yaml")[0]
+    assert any(w.field == "software.binary_cache" and "PCS" in w.message for w in report.warnings), report.render()

@@ -103,9 +103,13 @@ def cli(name: str, refresh: bool, no_refresh: bool, as_json: bool) -> None:
 def _software_origin(name: str, region: str) -> str:
     """Per package: from the account's binary cache or built on the cluster (issue 15, pctl.cache.origins)."""
     try:
+        from pctl import state
         from pctl.aws.session import make_session
         from pctl.cache.origins import fetch_status, status_row
 
-        return status_row(fetch_status(make_session(region), region, name))
+        st = state.load(name)
+        # The cache's bucket: the template's own (binary_cache: s3://BUCKET) when create recorded one
+        bucket = next((r.extra.get("bucket") for r in (st.resources_of("iam_policy") if st else [])), None)
+        return status_row(fetch_status(make_session(region), region, name, bucket))
     except Exception as exc:  # the rest of status is still worth showing
         return f"unknown ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
