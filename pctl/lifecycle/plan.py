@@ -103,8 +103,13 @@ def build(template: Template, settings: CreateSettings, source: str, pcluster_ve
                                f"bake an image with {plural(len(t.software.spack_packages), 'Spack package')} "
                                "(reused when one with the same fingerprint exists)"))
     else:
+        bc = t.software.binary_cache
+        where = None if bc is False else (f"{bc.rstrip('/')}/spack-cache/" if isinstance(bc, str) else "pctl's bucket")
+        cache = (f", binaries first from the account's cache in {where} (IAM policy pctl-{settings.name}-spack-cache "
+                 "lets the head node read and push it)") if where else ", from source (binary_cache: false)"
         plan.steps.append(Step("ami", "image", f"official ParallelCluster image for {t.cluster.os}; "
-                               f"Spack installs {plural(len(t.software.spack_packages), 'package')} on {t.software_mount} after boot", False))
+                               f"Spack installs {plural(len(t.software.spack_packages), 'package')} on {t.software_mount} "
+                               f"after boot{cache}", False))
     queues = ", ".join(f"{q.name} ({'/'.join(q.instance_types)}, {q.min_count}-{q.max_count})" for q in t.compute.queues)
     plan.steps.append(Step("cluster", "cluster",
                            f"create {settings.name} with ParallelCluster {pcluster_version or '?'}: "
