@@ -144,3 +144,24 @@ def test_the_create_command_carries_every_flag():
     assert create_command("my lab.yaml", req) == (
         "pctl create 'my lab.yaml' --name lab --key-name 'my key' --subnet-id subnet-0123456789abcdef0 "
         "--ssh-cidr 198.51.100.7/32")
+
+
+def test_cache_check_needs_a_key_or_gpg_and_the_named_bucket(aws, monkeypatch):
+    """The binary cache (issue 15): found before anything is made, with a fix each (moto in-process)."""
+    from pctl.cache import keys
+
+    check = pf.cache_check(aws, _template())
+    assert check.outcome == "passed" and "signing key is made now" in check.detail
+    monkeypatch.setattr(keys, "gpg_program", lambda: None)  # a machine without GnuPG, and no key yet
+    check = pf.cache_check(aws, _template())
+    assert check.outcome == "failed" and "gpg" in check.detail and "binary_cache: false" in check.hint
+    assert pf.cache_check(aws, _template(TEMPLATE.replace("[zlib]}", "[zlib], binary_cache: false}"))) is None
+    aws.client("secretsmanager").create_secret(Name="pctl/spack-cache/signing-key", SecretString=json.dumps(
+        {"fingerprint": "A" * 40, "public": "-----BEGIN PGP PUBLIC KEY BLOCK-----", "private": "x"}))
+    check = pf.cache_check(aws, _template())  # a key exists: gpg is not needed here
+    assert check.outcome == "passed" and "A" * 16 in check.detail
+    named = _template(TEMPLATE.replace("[zlib]}", "[zlib], binary_cache: 's3://lab-spack-cache'}"))
+    check = pf.cache_check(aws, named)
+    assert check.outcome == "failed" and "s3://lab-spack-cache does not exist" in check.detail
+    aws.client("s3").create_bucket(Bucket="lab-spack-cache")
+    assert pf.cache_check(aws, named).outcome == "passed"

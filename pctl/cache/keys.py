@@ -51,8 +51,13 @@ class SigningKey:
         return key
 
 
+def gpg_program() -> str | None:
+    """The GnuPG program on PATH (``gpg``, else ``gpg2``), or None."""
+    return shutil.which("gpg") or shutil.which("gpg2")
+
+
 def _gpg(home: str, *args: str, stdin: str | None = None) -> str:
-    exe = shutil.which("gpg") or shutil.which("gpg2")
+    exe = gpg_program()
     if exe is None:
         raise PctlError("gpg is not installed; it makes the Spack cache's signing key.",
                         "Install GnuPG (apt-get install gnupg / dnf install gnupg2) and run again.")

@@ -250,6 +250,36 @@ def quota_check(session: Any, template: Template) -> Check:
     return Check("vCPU quota", "passed", f"queue {q.name}: {need} of {value:.0f} vCPUs ({label})")
 
 
+def cache_check(session: Any, template: Template) -> Check | None:
+    """The binary cache (issue 15): its bucket when the template names one, and a signing key (in Secrets
+    Manager, else ``gpg`` here to make one). None when the template uses no account cache."""
+    from pctl.cache.keys import gpg_program, load_signing_key
+    from pctl.cache.location import cache_bucket_for
+    from pctl.model.template import Platform
+
+    bc = template.software.binary_cache
+    if bc is False or template.cluster.platform is Platform.pcs:
+        return None
+    bucket = cache_bucket_for(bc, None)
+    if bucket is not None:
+        from pctl.aws.bucket import bucket_exists
+
+        if not bucket_exists(session, bucket):
+            return Check("binary cache", "failed", f"software.binary_cache: the bucket s3://{bucket} does not exist",
+                         "create it (`aws s3 mb s3://BUCKET`), or set binary_cache: true to use pctl's bucket")
+    where = f"s3://{bucket}/spack-cache/" if bucket else "pctl's bucket"
+    key = load_signing_key(session)
+    if key is not None:
+        return Check("binary cache", "passed", f"{where}, signing key {key.fingerprint[-16:]} (Secrets Manager)")
+    if gpg_program() is None:
+        return Check("binary cache", "failed",
+                     "the account has no signing key for its Spack binary cache yet, and `gpg` (which makes it, once) "
+                     "is not installed here",
+                     "install GnuPG (`apt-get install gnupg`, `dnf install gnupg2`, `brew install gnupg`), "
+                     "or set software.binary_cache: false")
+    return Check("binary cache", "passed", f"{where}; the first signing key is made now (gpg) and kept in Secrets Manager")
+
+
 def _guarded(name: str, fn: Any, *args: Any) -> Any:
     """Run one AWS check; an unexpected answer becomes a failed check naming the cause, never a crash."""
     from pctl.aws.errors import to_pctl_error
@@ -292,4 +322,7 @@ def run(template: Template, settings: CreateSettings, *, dry_run: bool = False,
         pf.zone = zone
         pf.checks.append(_guarded("instance types", zone_check, session, template, zone))
     pf.checks.append(_guarded("vCPU quota", quota_check, session, template))
+    cache = _guarded("binary cache", cache_check, session, template)
+    if cache is not None:
+        pf.checks.append(cache)
     return pf
