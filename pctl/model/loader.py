@@ -219,15 +219,20 @@ def pydantic_issues(exc: ValidationError, data: Any) -> list[Issue]:
     return issues
 
 
+# What a YAML document that is not a mapping reads as, in words (a list, a string, a number, ...).
+_WHAT_YAML_READ: dict[type, str] = {list: "a list", str: "plain text", int: "a number",
+                                    float: "a number", bool: "a true/false value"}
+
+
 def load_text(text: str, source: str = "") -> Loaded:
     """Parse and build the model; structural problems are collected, never raised."""
     loaded = parse_yaml(text, source)
     if loaded.issues:
         return loaded
     if not isinstance(loaded.data, dict):
-        what = "empty" if loaded.data is None else type(loaded.data).__name__
+        what = _WHAT_YAML_READ.get(type(loaded.data), "a single value") if loaded.data is not None else "empty"
         loaded.issues.append(
-            Issue(Level.ERROR, (), f"a template must be a YAML mapping, this one is {what}",
+            Issue(Level.ERROR, (), f"a template must be a YAML mapping of `key: value` lines, this one is {what}",
                   hint="start from `pctl templates show starter`", code="not_mapping", line=1, column=1)
         )
         return loaded
@@ -248,9 +253,18 @@ def load_file(path: str | FsPath) -> Loaded:
             loaded.issues.append(yaml_reader.too_large(max(len(raw), _size(p))))
             return loaded
         text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         loaded = Loaded(source=str(p), text="", data=None)
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        loaded.issues.append(Issue(
+            Level.ERROR, (), f"this is not a UTF-8 text file (byte 0x{raw[exc.start]:02x} cannot be read as text)",
+            hint="is this the template? A template is YAML text: save it as UTF-8 (plain text) in your editor",
+            code="not_text", line=line, column=column))
+        return loaded
+    except OSError as exc:
+        loaded = Loaded(source=str(p), text="", data=None)
+        reason = exc.strerror or str(exc)
         loaded.issues.append(Issue(Level.ERROR, (), f"cannot read template: {reason}",
                                    hint="check the path (`pctl templates list` shows the library)", code="io"))
         return loaded

@@ -37,6 +37,21 @@ MAX_NODES = 20_000
 MAX_INT_DIGITS = 30  # far past any count, size or id; Python refuses to parse > 4300 digits anyway
 
 
+_WRITE_OUT_HINT = ("write the value out in full wherever it is used; pctl refuses YAML's shortcuts because a few "
+                   "hundred bytes of aliases can expand to gigabytes (the 'billion laughs' attack)")
+
+
+_WRONG_FILE_HINT = "a template is a few dozen lines: is this the right file?"
+
+
+class _Refusal(yaml.composer.ComposerError):
+    """Something the reader refuses on purpose (not a syntax slip), with the hint that fits it."""
+
+    def __init__(self, problem: str, mark: Any, hint: str) -> None:
+        super().__init__(None, None, problem, mark)
+        self.hint = hint
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses what a template never needs and an attacker loves.
 
@@ -58,22 +73,19 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:  # type: ignore[override]
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent):
-            raise yaml.composer.ComposerError(
-                None, None, f"YAML aliases (*{event.anchor}) are not allowed in a template: write the value out",
-                event.start_mark)
+            raise _Refusal(f"YAML aliases (*{event.anchor}) are not allowed in a template",
+                           event.start_mark, _WRITE_OUT_HINT)
         if getattr(event, "anchor", None) is not None:
-            raise yaml.composer.ComposerError(
-                None, None, f"YAML anchors (&{event.anchor}) are not allowed in a template: write the value out",
-                event.start_mark)
+            raise _Refusal(f"YAML anchors (&{event.anchor}) are not allowed in a template",
+                           event.start_mark, _WRITE_OUT_HINT)
         self._nodes += 1
         if self._nodes > MAX_NODES:
-            raise yaml.composer.ComposerError(
-                None, None, f"the template has more than {MAX_NODES} values", event.start_mark)
+            raise _Refusal(f"the template has more than {MAX_NODES} values", event.start_mark, _WRONG_FILE_HINT)
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise yaml.composer.ComposerError(
-                    None, None, f"the template nests deeper than {MAX_DEPTH} levels", event.start_mark)
+                raise _Refusal(f"the template nests deeper than {MAX_DEPTH} levels", event.start_mark,
+                               _WRONG_FILE_HINT)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -81,10 +93,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def compose_mapping_node(self, anchor: Any) -> yaml.Node:  # type: ignore[override]
         node = super().compose_mapping_node(anchor)
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Refusal("YAML merge keys (<<) are not allowed in a template", key_node.start_mark,
+                               "write each key of the merged mapping out here instead")
             if not isinstance(key_node, yaml.ScalarNode):
-                raise yaml.composer.ComposerError(
-                    None, None, "a mapping key must be a plain name, not a list or a mapping",
-                    key_node.start_mark)
+                raise _Refusal("a mapping key must be a plain name, not a list or a mapping", key_node.start_mark,
+                               "write the key as a plain name followed by a colon (`name: value`)")
         return node
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:  # type: ignore[override]
@@ -150,7 +164,7 @@ def _walk(node: yaml.Node, path: Path, marks: Marks) -> None:
 
 def too_large(size: int) -> Issue:
     return Issue(Level.ERROR, (), f"the template is {size} bytes; pctl reads templates up to {MAX_TEMPLATE_BYTES} bytes",
-                 hint="a template is a few dozen lines: is this the right file?", code="too_large", line=1, column=1)
+                 hint=_WRONG_FILE_HINT, code="too_large", line=1, column=1)
 
 
 def read_yaml(text: str) -> Read:
@@ -173,12 +187,13 @@ def read_yaml(text: str) -> Read:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         problem = exc.problem or str(exc)
-        kind = "YAML" if isinstance(exc, (yaml.composer.ComposerError, yaml.constructor.ConstructorError)) \
-            else "YAML syntax error"
-        read.issues.append(
-            Issue(Level.ERROR, (), f"{kind}: {problem}", hint="check indentation and quoting on that line",
-                  code="yaml", line=line, column=col)
-        )
+        if isinstance(exc, _Refusal):
+            message, hint = problem, exc.hint
+        else:
+            kind = "YAML" if isinstance(exc, (yaml.composer.ComposerError, yaml.constructor.ConstructorError)) \
+                else "YAML syntax error"
+            message, hint = f"{kind}: {problem}", "check indentation and quoting on that line"
+        read.issues.append(Issue(Level.ERROR, (), message, hint=hint, code="yaml", line=line, column=col))
         return read
     except yaml.reader.ReaderError as exc:  # control characters: no mark, but a character position
         line = text.count("\n", 0, exc.position) + 1
