@@ -37,6 +37,10 @@ pytest_plugins = sorted(
 # (xdist's own `--dist loadgroup` renames item.nodeid, which pytest >= 9 no longer allows; and the controller
 # sees only node ids, so each worker writes its nodeid -> group map for the scheduler below.)
 _MACHINE_GROUPS = ("nodes", "headnode", "spack-cache")
+# Then the files that took longest in CI (--durations), so that no long one is left for the end while the
+# other worker idles. Only the dispatch order: a file missing here still runs.
+_LONG_FILES = ("tests/test_tier2_corpus.py", "tests/test_cli_no_traceback.py", "tests/test_flow_ami.py",
+               "tests/test_hostile_loader.py", "tests/test_cli_journey.py", "tests/test_flow_pcs.py")
 _GROUPS_ENV = "PCTL_TEST_GROUPS_DIR"
 
 
@@ -62,7 +66,7 @@ def pytest_collection_modifyitems(config, items):
     if not (groups_dir and worker):
         return  # a plain run keeps pytest's order
     groups = {item.nodeid: _group_of(item) for item in items}
-    rank = {g: i for i, g in enumerate(_MACHINE_GROUPS)}
+    rank = {g: i for i, g in enumerate(_MACHINE_GROUPS + _LONG_FILES)}
     items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))  # stable: order in a group kept
     out = Path(groups_dir)
     out.mkdir(parents=True, exist_ok=True)
