@@ -174,8 +174,8 @@ def test_pcs_holds_ten_node_groups_and_ten_queues():
 def test_os_without_an_image_is_refused_on_both_platforms():
     from pcluster.constants import PRIVATE_OSES
 
+    from pctl.model.constants import PRIVATE_OSES as PCTL_PRIVATE
     from pctl.validation import validate_text
-    from pctl.validation.validators import PRIVATE_OSES as PCTL_PRIVATE
 
     assert set(PCTL_PRIVATE) == set(PRIVATE_OSES)  # ParallelCluster's own list of OSes with no official AMI
     data = copy.deepcopy(DATA)

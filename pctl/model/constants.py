@@ -36,17 +36,22 @@ RESERVED_GROUP_NAMES = frozenset(
     }
 )
 
-# ParallelCluster 3.16's operating systems and the CPU architectures it builds images for.
-# tests/test_model.py checks this table against pcluster's own constants.
+# The operating systems a template may name (the schema's enum for cluster.os): ParallelCluster 3.16's
+# operating systems that have an official image, and the CPU architectures it builds images for.
+# tests/test_validation.py checks this table against pcluster's own constants.
 OS_ARCHITECTURES: dict[str, tuple[str, ...]] = {
     "alinux2023": ("x86_64", "arm64"),
     "ubuntu2204": ("x86_64", "arm64"),
     "ubuntu2404": ("x86_64", "arm64"),
     "rhel8": ("x86_64", "arm64"),
     "rhel9": ("x86_64", "arm64"),
-    "rocky8": ("x86_64", "arm64"),
-    "rocky9": ("x86_64", "arm64"),
 }
+
+# ParallelCluster's operating systems with no official image (pcluster.constants.PRIVATE_OSES, checked by
+# tests/test_render_pcs.py) -> the accepted OS that is binary compatible with it. ParallelCluster runs them only
+# from a custom AMI built on the user's own image; pctl's bake starts from an official image, so they are
+# not in OS_ARCHITECTURES (an editor must not offer them) and the validator explains the refusal.
+PRIVATE_OSES: dict[str, str] = {"rocky8": "rhel8", "rocky9": "rhel9"}
 
 # The OS's own compiler: Lmod's core_compilers must name it or nothing lands in Core.
 OS_COMPILERS: dict[str, str] = {
@@ -55,8 +60,6 @@ OS_COMPILERS: dict[str, str] = {
     "ubuntu2404": "gcc@13.2.0",
     "rhel8": "gcc@8.5.0",
     "rhel9": "gcc@11.4.1",
-    "rocky8": "gcc@8.5.0",
-    "rocky9": "gcc@11.4.1",
 }
 
 # The default OS user ParallelCluster creates on each image (used for SSH).
@@ -66,8 +69,6 @@ OS_DEFAULT_USER: dict[str, str] = {
     "ubuntu2404": "ubuntu",
     "rhel8": "ec2-user",
     "rhel9": "ec2-user",
-    "rocky8": "rocky",
-    "rocky9": "rocky",
 }
 
 # Spack: the release is pinned together with its public binary cache (binaries.spack.io/<release>).

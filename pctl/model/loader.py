@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from pctl.model import yaml_reader
 from pctl.model.base import field_for_key, spellings
 from pctl.model.template import Template
+from pctl.validation import os_image
 from pctl.validation.issues import Issue, Level, Path
 
 Marks = dict[Path, tuple[int, int]]
@@ -215,8 +216,17 @@ def pydantic_issues(exc: ValidationError, data: Any) -> list[Issue]:
     issues = []
     for err in exc.errors(include_url=False):
         path: Path = tuple(err["loc"])
-        issues.append(Issue(Level.ERROR, path, _friendly(err), _hint_for(err, path, data), code=err["type"]))
+        issues.append(_refused_os(err, path, data)
+                      or Issue(Level.ERROR, path, _friendly(err), _hint_for(err, path, data), code=err["type"]))
     return issues
+
+
+def _refused_os(err: dict, path: Path, data: Any) -> Issue | None:
+    """rocky8/rocky9 are not in the enum: say why (no official image) and which OS to use instead."""
+    if path != os_image.PATH or err["type"] != "literal_error":
+        return None
+    cluster = data.get("cluster") if isinstance(data, dict) else None
+    return os_image.refusal(err.get("input"), cluster.get("platform") if isinstance(cluster, dict) else None)
 
 
 # What a YAML document that is not a mapping reads as, in words (a list, a string, a number, ...).

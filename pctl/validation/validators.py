@@ -119,20 +119,6 @@ class ArchitectureValidator(Validator):
                                      f"{head_arch} compute types, or a {arch} head node")
 
 
-# ParallelCluster publishes no official image for these (pcluster.constants.PRIVATE_OSES, checked by a test):
-# its OsCustomAmiValidator refuses them without a custom AMI, and pctl's bake starts from an official image.
-PRIVATE_OSES = ("rocky8", "rocky9")
-
-
-class OsImageValidator(Validator):
-    """An OS ParallelCluster has no official image for cannot be created from a template."""
-
-    def check(self, t: Template) -> Iterator[Issue]:
-        if t.cluster.os in PRIVATE_OSES and t.cluster.platform is Platform.parallelcluster:
-            yield self.issue(("cluster", "os"), f"ParallelCluster publishes no image for {t.cluster.os}",
-                             "use rhel8 or rhel9 for a RHEL-compatible cluster (or alinux2023, ubuntu2204, ubuntu2404)")
-
-
 class AllocationStrategyValidator(Validator):
     def check(self, t: Template) -> Iterator[Issue]:
         for i, q in enumerate(t.compute.queues):
