@@ -13,6 +13,11 @@ The model (every number below is printed with the estimate as an assumption):
 - shared storage and created data file systems: EBS gp3 / EFS / FSx for Lustre per GB-month; existing
   file systems are not counted (they are billed already);
 - NAT gateway (hourly + an assumed GB processed) unless networking.public_only or a user subnet.
+- AWS PCS (cluster.platform: pcs): the head node type is the login node group (one node, 24/7); the PCS
+  cluster (its Slurm controller) is billed per hour by the size pctl's PCS plan picks
+  (`pctl.pcs.plan.build_plan`); every shared volume is an EFS pctl creates (PCS has no head node to share
+  EBS from); root volumes are the size pctl's PCS launch templates give. A fee with no published figure in
+  prices.json is a NOT PRICED line and makes the estimate INCOMPLETE, never a guess.
 
 Prices: us-east-1 base prices shipped as data with their date, regional multipliers for the regions
 covered, a warning elsewhere. `live=True` asks the AWS Price List API for exact instance prices.
@@ -27,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from pctl.compute_resources import plan_queue
+from pctl.cost_live import live_prices, pricing_client
 from pctl.errors import PctlError
 from pctl.instance_types import did_you_mean, facts, price_usd_hour
-from pctl.model.template import CapacityType, StorageType, Template
+from pctl.model.template import CapacityType, Platform, StorageType, Template
 
 _PRICES = Path(__file__).parent / "data" / "prices.json"
-PRICING_API_REGION = "us-east-1"  # the Price List API lives in a few regions only; us-east-1 is one
 
 
 @cache
@@ -59,13 +64,27 @@ class Estimate:
     region: str
     hours_per_month: float = 730
     utilisation: float = 0.2
-    live: bool = False
+    live: bool = False  # live prices were asked for (--live)
     warnings: list[str] = field(default_factory=list)
     unpriced: list[str] = field(default_factory=list)  # instance types with no price: their lines are not in the total
+    live_priced: list[str] = field(default_factory=list)  # instance types the Price List API priced
+    instance_types: list[str] = field(default_factory=list)  # every distinct instance type the template names
+    unpriced_fees: list[str] = field(default_factory=list)  # other billed items with no price (e.g. the PCS controller)
 
     @property
     def complete(self) -> bool:
-        return not self.unpriced
+        return not self.unpriced and not self.unpriced_fees
+
+    def price_source(self) -> str:
+        """Where the prices came from, in words: what was really used, not what was asked for."""
+        table = f"prices of {self.price_date}"
+        if not self.live:
+            return table
+        if not self.live_priced:
+            return f"{table}; --live got no price from AWS, so every instance price is the table's"
+        if len(self.live_priced) == len(self.instance_types):
+            return f"live instance prices from AWS, other {table}"
+        return f"live prices for {len(self.live_priced)} of {len(self.instance_types)} instance types, other {table}"
 
     def to_dict(self) -> dict:
         return {
@@ -74,9 +93,12 @@ class Estimate:
             "hours_per_month": self.hours_per_month,
             "utilisation": self.utilisation,
             "live": self.live,
+            "live_priced_instance_types": list(self.live_priced),
+            "price_source": self.price_source(),
             "monthly_total_usd": self.monthly_total_usd,
             "complete": self.complete,
             "unpriced_instance_types": list(self.unpriced),
+            "unpriced_fees": list(self.unpriced_fees),
             "lines": [
                 dict(asdict(line), unit_usd=None if line.unit_usd is None else round(line.unit_usd, 6))
                 for line in self.lines
@@ -95,8 +117,7 @@ class Estimate:
             for line in self.lines
         ]
         out = [
-            f"Estimated monthly cost in {self.region} (prices of {self.price_date}"
-            f"{', live instance prices' if self.live else ''}):",
+            f"Estimated monthly cost in {self.region} ({self.price_source()}):",
             table(("ITEM", "QUANTITY", "UNIT PRICE", "PER MONTH"), rows, right=(1, 2, 3),
                   footer=("TOTAL per month" if self.complete else "TOTAL per month (INCOMPLETE)", "", "",
                           f"${self.monthly_total_usd:,.2f}")),
@@ -107,6 +128,9 @@ class Estimate:
         notes = [(line.item, line.note) for line in self.lines if line.note]
         if notes:
             out += ["Notes:", *(f"  - {item}: {note}" for item, note in notes)]
+        if self.unpriced_fees:
+            out.insert(2, f"INCOMPLETE: no price for {', '.join(self.unpriced_fees)}: the total leaves it out "
+                          "(see the note on its line)")
         if self.unpriced:
             out.insert(2, f"INCOMPLETE: no price for {', '.join(self.unpriced)}: the total leaves those nodes out "
                           "(pctl prices common types offline; `pctl cost --live` asks AWS for every type)")
@@ -147,62 +171,6 @@ class _Prices:
 
     def nat(self, key: str) -> float:
         return float(price_table()["nat_gateway"][key]) * self.multiplier
-
-
-def _live_filters(instance_type: str, region: str) -> list[dict[str, str]]:
-    pairs = {
-        "instanceType": instance_type,
-        "regionCode": region,
-        "operatingSystem": "Linux",
-        "tenancy": "Shared",
-        "preInstalledSw": "NA",
-        "capacitystatus": "Used",
-        "licenseModel": "No License required",
-    }
-    return [{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in pairs.items()]
-
-
-def _on_demand_usd(price_item: str) -> float | None:
-    product = json.loads(price_item)
-    for offer in product.get("terms", {}).get("OnDemand", {}).values():
-        for dimension in offer.get("priceDimensions", {}).values():
-            usd = dimension.get("pricePerUnit", {}).get("USD")
-            if usd is not None and float(usd) > 0:
-                return float(usd)
-    return None
-
-
-def live_prices(instance_types: list[str], region: str, client: Any) -> tuple[dict[str, float], list[str]]:
-    """On-demand Linux prices from the Price List API. Failures are reported, never raised."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    prices: dict[str, float] = {}
-    problems: list[str] = []
-    for instance_type in sorted(set(instance_types)):
-        try:
-            resp = client.get_products(ServiceCode="AmazonEC2", Filters=_live_filters(instance_type, region),
-                                       FormatVersion="aws_v1", MaxResults=10)
-        except (BotoCoreError, ClientError) as exc:
-            problems.append(f"live price for {instance_type} unavailable ({exc}); table price used")
-            continue
-        found = next((p for p in map(_on_demand_usd, resp.get("PriceList", [])) if p is not None), None)
-        if found is None:
-            problems.append(f"the Price List API has no on-demand Linux price for {instance_type} in {region}; "
-                            "table price used")
-        else:
-            prices[instance_type] = found
-    return prices, problems
-
-
-def _pricing_client(session: Any) -> Any:
-    from botocore.config import Config
-
-    if session is None:
-        import boto3
-
-        session = boto3.Session()
-    cfg = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2, "mode": "standard"})
-    return session.client("pricing", region_name=PRICING_API_REGION, config=cfg)
 
 
 # ---- the estimate ------------------------------------------------------------------------------------
@@ -253,16 +221,26 @@ def estimate(template: Template | str | Path, *, hours_per_month: float = 730, u
     live_map: dict[str, float] = {}
     live_problems: list[str] = []
     if live:
-        live_map, live_problems = live_prices(_all_instance_types(t), region, _pricing_client(session))
+        live_map, live_problems = live_prices(_all_instance_types(t), region, pricing_client(session))
     prices = _Prices(region, live_map)
     spot_discount = float(a["spot_discount"])
-    root_gb = float(a["root_volume_gb"])
+    pcs = t.cluster.platform is Platform.pcs
+    root_gb = float(_pcs_root_volume_gb() if pcs else a["root_volume_gb"])
     lines: list[CostLine] = []
     unpriced: list[str] = []
+    unpriced_fees: list[str] = []
 
-    # head node
+    if pcs:
+        controller = _pcs_controller_line(t, hours_in_month, prices.multiplier)
+        lines.append(controller)
+        if controller.unit_usd is None:
+            unpriced_fees.append(controller.item)
+
+    # head node (on PCS: the login node group, one node)
     head_price = prices.instance(t.compute.head_node)
-    lines.append(_instance_line(f"head node {t.compute.head_node}", hours_in_month, head_price, "24/7"))
+    head = "login node group" if pcs else "head node"
+    lines.append(_instance_line(f"{head} {t.compute.head_node}", hours_in_month, head_price,
+                                "24/7 (PCS runs the Slurm controller; this is where users log in)" if pcs else "24/7"))
     if head_price is None:
         unpriced.append(t.compute.head_node)
     always_on_nodes = 1
@@ -315,7 +293,11 @@ def estimate(template: Template | str | Path, *, hours_per_month: float = 730, u
         if s.file_system_id:
             not_counted.append(f"shared_storage {s.name} ({s.file_system_id})")
             continue
-        if s.type == StorageType.ebs:
+        if pcs:  # PCS has no head node to share EBS from: pctl makes every shared volume an EFS
+            unit = prices.storage("efs_standard_gb_month")
+            note = "PCS: pctl creates an EFS for it; EFS bills stored data, size_gb taken as stored GB"
+            item = f"shared storage {s.name} (EFS Standard, {s.size_gb} GB)"
+        elif s.type == StorageType.ebs:
             unit, note = prices.storage("ebs_gp3_gb_month"), ""
             item = f"shared storage {s.name} (EBS gp3, {s.size_gb} GB)"
         elif s.type == StorageType.efs:
@@ -350,7 +332,7 @@ def estimate(template: Template | str | Path, *, hours_per_month: float = 730, u
         line.monthly_usd = round(line.monthly_usd, 2)
 
     assumptions = [
-        f"head node and min_count nodes run 24/7 ({hours_in_month:.0f} h/month)",
+        f"{head} and min_count nodes run 24/7 ({hours_in_month:.0f} h/month)",
         f"elastic nodes: {util:.0%} of (max_count - min_count) nodes busy for {hours_per_month:g} h/month",
         f"spot: {spot_discount:.0%} below on-demand (real spot prices vary by type, zone and hour)",
         f"root volumes: {root_gb:.0f} GB gp3 per node",
@@ -358,6 +340,9 @@ def estimate(template: Template | str | Path, *, hours_per_month: float = 730, u
         "(the split in the rendered config); a flexible one at its cheapest type (Slurm may start dearer ones)",
         "S3 mounts, data transfer out, snapshots and CloudWatch are not included",
     ]
+    if pcs:
+        assumptions.append("AWS PCS fees other than the cluster controller (e.g. Slurm accounting, which pctl "
+                           f"does not turn on) are not included: {data['pcs']['source']}")
     if nat_reason:
         assumptions.append(f"no NAT gateway ({nat_reason})")
     if prices.multiplier != 1.0:
@@ -372,7 +357,31 @@ def estimate(template: Template | str | Path, *, hours_per_month: float = 730, u
         warnings.append(f"no price for {', '.join(sorted(set(unpriced)))}: those lines are not in the total"
                         + ("" if live else " (try --live)"))
     return Estimate(lines, total, assumptions, data["price_date"], region, hours_per_month, util, live, warnings,
-                    sorted(set(unpriced)))
+                    sorted(set(unpriced)), live_priced=sorted(live_map),
+                    instance_types=sorted(set(_all_instance_types(t))), unpriced_fees=unpriced_fees)
+
+
+def _pcs_root_volume_gb() -> int:
+    from pctl.pcs.nodes import ROOT_VOLUME_GB  # what pctl's PCS launch templates give every node
+
+    return ROOT_VOLUME_GB
+
+
+def _pcs_controller_line(t: Template, hours: float, multiplier: float) -> CostLine:
+    """The PCS cluster (its Slurm controller) for a month, at the size pctl's PCS plan picks for `t`.
+
+    The hourly fee per size comes from prices.json `pcs.controller_usd_hour`; a size with no figure there
+    (null) is a line with no price, and the estimate says it is incomplete."""
+    from pctl.pcs.plan import build_plan
+
+    table = price_table()["pcs"]
+    size = build_plan(t, None, {})["size"]
+    base = table["controller_usd_hour"].get(size)
+    item = f"PCS cluster controller (size {size})"
+    if base is None:
+        return CostLine(item, hours, "hour", None, 0.0, f"no published price in pctl's table: {table['missing']}")
+    unit = float(base) * multiplier
+    return CostLine(item, hours, "hour", unit, hours * unit, "24/7 while the cluster exists")
 
 
 def _times(price: float | None, factor: float) -> float | None:

@@ -222,7 +222,7 @@ def test_live_prices_via_price_list_api(monkeypatch: pytest.MonkeyPatch) -> None
     import boto3
     from botocore.stub import Stubber
 
-    from pctl.cost import _live_filters
+    from pctl.cost_live import _live_filters
 
     session = boto3.Session(region_name="us-east-1")
     client = session.client("pricing", region_name="us-east-1")
@@ -241,7 +241,68 @@ def test_live_prices_via_price_list_api(monkeypatch: pytest.MonkeyPatch) -> None
     assert lines["queue q: 1 x c5.large always on"].monthly_usd == 73.00  # live: 730 x 0.10, no multiplier
     assert lines["head node t3.medium"].monthly_usd == 33.71  # table: 730 x 0.0416 x 1.11 = 33.70848
     assert any("t3.medium unavailable" in w for w in est.warnings)
-    assert est.live
+    assert est.live and est.live_priced == ["c5.large"]
+    # the header says what was really used: one type live, the other from the table
+    assert est.render_text().splitlines()[0] == (
+        "Estimated monthly cost in eu-west-1 (live prices for 1 of 2 instance types, other prices of 2026-10-01):")
+
+
+def _no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """No credentials anywhere this process could find them (env, files, instance metadata)."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_live_with_no_credentials_says_table_prices_in_the_header(monkeypatch, tmp_path) -> None:
+    """A real boto3 session with no credentials (H10: the header claimed live prices it never got)."""
+    _no_aws(monkeypatch, tmp_path)
+    t = make([{"name": "q", "instance_types": ["c5.large", "m5.large"], "max_count": 2}])
+    est = estimate(t, live=True)
+    header = est.render_text().splitlines()[0]
+    assert "live instance prices" not in header
+    assert header.endswith("(prices of 2026-10-01; --live got no price from AWS, so every instance price is "
+                           "the table's):")
+    assert est.live_priced == [] and est.to_dict()["live_priced_instance_types"] == []
+    # one warning for the whole API, not one per type
+    live = [w for w in est.warnings if "live" in w]
+    assert live == ["no live price could be obtained (Unable to locate credentials): table prices used for "
+                    "c5.large, m5.large, t3.medium"]
+    assert by_item(est)["head node t3.medium"].monthly_usd == 30.37  # the table's price
+
+
+def test_live_with_aws_unreachable_stops_at_the_first_type(monkeypatch, tmp_path) -> None:
+    """Fake keys and an endpoint nothing listens on (connection refused): one warning, table prices."""
+    _no_aws(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    t = make([{"name": "q", "instance_types": ["c5.large", "m5.large"], "max_count": 2}])
+    est = estimate(t, live=True)
+    live = [w for w in est.warnings if "live" in w]
+    assert len(live) == 1 and "Could not connect" in live[0] and "c5.large, m5.large, t3.medium" in live[0]
+    assert "got no price from AWS" in est.render_text().splitlines()[0]
+
+
+def test_live_prices_for_every_type_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    session = boto3.Session(region_name="us-east-1")
+    client = session.client("pricing", region_name="us-east-1")
+    monkeypatch.setattr(session, "client", lambda *a, **k: client)
+    stub = Stubber(client)
+    for usd in ("0.1", "0.05"):  # c5.large, t3.medium
+        stub.add_response("get_products", {"PriceList": [_price_item(usd)], "FormatVersion": "aws_v1"})
+    with stub:
+        est = estimate(make([{"name": "q", "instance_types": ["c5.large"], "max_count": 1}]), live=True,
+                       session=session)
+    assert est.live_priced == ["c5.large", "t3.medium"]
+    assert est.render_text().splitlines()[0].endswith("(live instance prices from AWS, other prices of 2026-10-01):")
 
 
 def test_cli_cost_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -265,3 +326,68 @@ def test_cli_cost_refuses_an_invalid_template(tmp_path, capsys: pytest.CaptureFi
     assert exc.value.code == 1
     err = capsys.readouterr().err
     assert "cluster.region" in err and "did you mean `us-east-1`" in err
+
+
+# ---- AWS PCS -----------------------------------------------------------------------------------------
+
+def make_pcs(queues: list[dict], **extra: Any) -> Template:
+    return Template.model_validate({"cluster": {"name": "costly", "region": "us-east-1", "platform": "pcs"},
+                                    "compute": {"head_node": "t3.large", "queues": queues}, **extra})
+
+
+def test_pcs_prices_a_login_node_efs_and_says_the_controller_is_not_priced() -> None:
+    """prices.json has no published PCS controller figure: the line says so and the total is INCOMPLETE."""
+    from pctl.pcs.nodes import ROOT_VOLUME_GB
+
+    est = estimate(make_pcs([{"name": "cpu", "instance_types": ["c5.large"], "min_count": 1, "max_count": 10}]))
+    lines = by_item(est)
+    assert not any(item.startswith("head node") for item in lines)
+    # the login node group: 730 h x 0.0832 = 60.736
+    assert lines["login node group t3.large"].monthly_usd == 60.74
+    # /shared is an EFS pctl creates on PCS, not EBS: 100 GB x 0.30 = 30.00
+    assert not any("EBS gp3, 100 GB" in item for item in lines)
+    shared = lines["shared storage shared (EFS Standard, 100 GB)"]
+    assert shared.monthly_usd == 30.00 and "PCS" in shared.note
+    # root volumes are PCS's launch-template size: 64 GB x (1 login + 1 always on + 0.2 x 9 x 730 / 730)
+    assert ROOT_VOLUME_GB == 64
+    assert lines["root volumes (EBS gp3)"].quantity == pytest.approx(64 * 3.8)
+    # 11 nodes (10 compute + the login node): size SMALL (up to 32)
+    controller = lines["PCS cluster controller (size SMALL)"]
+    assert controller.unit_usd is None and controller.monthly_usd == 0 and "https://aws.amazon.com/pcs/pricing/" \
+        in controller.note
+    assert not est.complete and est.unpriced_fees == ["PCS cluster controller (size SMALL)"]
+    # login 60.736 + always on 730 x 0.085 = 62.05 + elastic 0.2 x 9 x 730 = 1314 h x 0.085 = 111.69
+    # + root 243.2 x 0.08 = 19.456 + EFS 30.00 + NAT 32.85 + 4.50 = 321.282; the controller adds nothing
+    assert est.monthly_total_usd == 321.28
+    text = est.render_text()
+    assert "TOTAL per month (INCOMPLETE)" in text and "NOT PRICED" in text
+    assert "INCOMPLETE: no price for PCS cluster controller (size SMALL)" in text
+    assert "login node group and min_count nodes run 24/7 (730 h/month)" in est.assumptions
+    d = est.to_dict()
+    assert d["complete"] is False and d["unpriced_fees"] == ["PCS cluster controller (size SMALL)"]
+
+
+def test_pcs_controller_is_priced_by_the_size_the_plan_picks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a figure in the table, the controller line is that figure x 730 h x the regional multiplier.
+    (The figures here are test values: pctl's table has none.)"""
+    from pctl.pcs.plan import build_plan
+
+    table = price_table()["pcs"]["controller_usd_hour"]
+    monkeypatch.setitem(table, "SMALL", 1.0)
+    monkeypatch.setitem(table, "MEDIUM", 2.0)
+    big = make_pcs([{"name": "cpu", "instance_types": ["c5.large"], "max_count": 40}])
+    assert build_plan(big, None, {})["size"] == "MEDIUM"  # 40 + 1 login node > 32
+    lines = by_item(estimate(big))
+    assert lines["PCS cluster controller (size MEDIUM)"].monthly_usd == 1460.00  # 730 h x 2.0
+    small = make_pcs([{"name": "cpu", "instance_types": ["c5.large"], "max_count": 4}])
+    est = estimate(small)
+    assert by_item(est)["PCS cluster controller (size SMALL)"].monthly_usd == 730.00
+    assert est.complete and "INCOMPLETE" not in est.render_text()
+    small.cluster.region = "eu-west-1"  # covered region: 730 h x 1.0 x 1.11
+    assert by_item(estimate(small))["PCS cluster controller (size SMALL)"].monthly_usd == 810.30
+
+
+def test_parallelcluster_estimate_has_no_pcs_lines() -> None:
+    est = estimate(make([{"name": "q", "instance_types": ["c5.large"], "max_count": 1}]))
+    assert not any("PCS" in line.item or "login" in line.item for line in est.lines)
+    assert est.complete and est.unpriced_fees == []
