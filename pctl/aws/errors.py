@@ -5,7 +5,7 @@ from __future__ import annotations
 from pctl.aws.resource import Resource
 from pctl.errors import AwsError, PctlError
 
-__all__ = ["Resource", "is_transient", "to_pctl_error", "error_code", "is_not_found"]
+__all__ = ["Resource", "is_transient", "to_pctl_error", "error_code", "is_not_found", "unreachable_hint"]
 
 _TRANSIENT_CODES = frozenset(
     {
@@ -137,12 +137,25 @@ def is_transient(exc: BaseException) -> bool:
     return status is not None and status >= 500
 
 
+def unreachable_hint() -> str:
+    """What to check when no answer came back from AWS at all: the way there, not the credentials."""
+    import os
+
+    hint = ("Check that this machine reaches AWS: its network, a proxy (HTTPS_PROXY, NO_PROXY) if it needs one, "
+            "and the region name")
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        return f"{hint}. AWS_ENDPOINT_URL={endpoint} sends every AWS call there: unset it to reach AWS itself."
+    return f"{hint}; pctl retries transient failures."
+
+
 def to_pctl_error(exc: BaseException, doing: str) -> PctlError:
     """A PctlError that says what failed while ``doing`` what, and what to do about it."""
     if isinstance(exc, PctlError):
         return exc
+    from botocore.exceptions import ConnectionError as AwsConnectionError
     from botocore.exceptions import (
-        EndpointConnectionError,
+        HTTPClientError,
         NoCredentialsError,
         NoRegionError,
         PartialCredentialsError,
@@ -158,11 +171,8 @@ def to_pctl_error(exc: BaseException, doing: str) -> PctlError:
         return AwsError(f"{exc} (while {doing}).", "List your profiles with `aws configure list-profiles`.")
     if isinstance(exc, NoRegionError):
         return AwsError(f"No AWS region set while {doing}.", "Set cluster.region in the template.")
-    if isinstance(exc, EndpointConnectionError):
-        return AwsError(
-            f"Could not reach AWS while {doing}: {exc}.",
-            "Check the network connection and that the region name is right; pctl retries transient failures.",
-        )
+    if isinstance(exc, AwsConnectionError | HTTPClientError):  # refused, DNS, timeouts, proxy, TLS, dropped
+        return AwsError(f"Could not reach AWS while {doing}: {exc}.", unreachable_hint())
 
     code = error_code(exc)
     message = _message(exc)

@@ -137,8 +137,18 @@ def pcluster_check(resumed_with: str | None = None) -> Check:
 
 # ---- AWS checks ------------------------------------------------------------------------------------
 
+CREDENTIALS_FIX = "configure credentials: `aws configure`, `aws sso login`, or AWS_PROFILE"
+
+
 def identity(region: str, timeout_s: float = 5.0) -> tuple[Any, dict[str, str] | None, str]:
     """(session, {'Account', 'Arn'} or None, why not). One STS call, no retries, short timeouts."""
+    session, ident, why, _ = whoami(region, timeout_s)
+    return session, ident, why
+
+
+def whoami(region: str, timeout_s: float = 5.0) -> tuple[Any, dict[str, str] | None, str, str]:
+    """`identity` plus the fix for why not: credentials when there are none (or AWS refused them), the way
+    to AWS (network, proxy, AWS_ENDPOINT_URL) when no answer came back at all."""
     from botocore.config import Config
 
     from pctl.aws.errors import to_pctl_error
@@ -147,13 +157,13 @@ def identity(region: str, timeout_s: float = 5.0) -> tuple[Any, dict[str, str] |
     try:
         session = make_session(region)
         if session.get_credentials() is None:
-            return session, None, "no AWS credentials found"
+            return session, None, "no AWS credentials found", CREDENTIALS_FIX
         cfg = Config(connect_timeout=timeout_s, read_timeout=timeout_s, retries={"max_attempts": 1, "mode": "standard"})
         ident = session.client("sts", config=cfg).get_caller_identity()
     except Exception as exc:
         err = to_pctl_error(exc, "asking STS who you are")
-        return None, None, str(err).splitlines()[0]
-    return session, {"Account": ident["Account"], "Arn": ident["Arn"]}, ""
+        return None, None, str(err).splitlines()[0], err.hint or CREDENTIALS_FIX
+    return session, {"Account": ident["Account"], "Arn": ident["Arn"]}, "", ""
 
 
 def key_check(session: Any, settings: CreateSettings) -> tuple[Check, str | None]:
@@ -298,11 +308,10 @@ def run(template: Template, settings: CreateSettings, *, dry_run: bool = False,
     key_name = settings.key_name or keypair.default_name(settings.name)
     pf.checks += [ssh_check(settings), placeholder_check(template, settings, key_name), node_check(),
                   pcluster_check(resumed_with)]
-    session, ident, why = identity(settings.region)
+    session, ident, why, fix = whoami(settings.region)
     if ident is None:
         outcome = "skipped" if dry_run else "failed"
-        pf.checks.append(Check("AWS credentials", outcome, f"{why} (region {settings.region})",
-                               "configure credentials: `aws configure`, `aws sso login`, or AWS_PROFILE"))
+        pf.checks.append(Check("AWS credentials", outcome, f"{why} (region {settings.region})", fix))
         pf.checks.append(Check("AWS account checks", "skipped",
                                "key pair, instance types in the zone and vCPU quota need credentials"))
         return pf
