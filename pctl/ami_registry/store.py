@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pctl.ami_registry.entry import (
@@ -26,36 +24,16 @@ from pctl.ami_registry.entry import (
 )
 from pctl.config import load_config
 from pctl.errors import NotFound
-from pctl.fsutil import atomic_write_text
-from pctl.registry.git import GitError, git, show_bytes
+from pctl.registry.git import GitError, check_url, git, show_bytes
 from pctl.registry.index import RegistryError, sha256_hex
-from pctl.registry.store import registry_home
+from pctl.registry.pinned import PinnedStore, now, registry_home
 
 COMMIT_AUTHOR = ("-c", "user.name=pctl", "-c", "user.email=pctl@localhost")
 
-
-def cache_dir(source: str) -> Path:
-    return registry_home() / "ami-cache" / source
-
-
-def _state_path() -> Path:
-    return registry_home() / "ami-state.json"
-
-
-def load_state() -> dict[str, dict]:
-    try:
-        data = json.loads(_state_path().read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _save_state(state: dict[str, dict]) -> None:
-    atomic_write_text(_state_path(), json.dumps(state, indent=2, sort_keys=True) + "\n")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+STORE = PinnedStore(cache="ami-cache", state_file="ami-state.json")
+cache_dir = STORE.cache_dir
+load_state = STORE.load_state
+_save_state = STORE.save_state
 
 
 def source_url(source: str) -> str:
@@ -86,32 +64,18 @@ def update_source(source: str, state: dict[str, dict]) -> SourceUpdate:
     """Fetch one source into a fresh clone, check its amis.json, then move the pin (else keep the old one)."""
     url = source_url(source)
     previous = state.get(source) or {}
-    dest = cache_dir(source)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{source}.", dir=dest.parent))
     try:
-        git("clone", "--quiet", "--no-tags", url, str(tmp / "repo"))
-        try:
-            commit = git("rev-parse", "HEAD", cwd=tmp / "repo").strip()
-        except GitError:
-            commit = ""  # an empty repository: nothing published yet
-        entries = _index_at(tmp / "repo", commit, source) if commit else []
-        old = dest.parent / f".{source}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if dest.exists():
-            dest.rename(old)
-        (tmp / "repo").rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
+        # an empty repository (nothing published yet) is a clone at commit "" with no images
+        commit, count = STORE.fresh_clone(
+            source, url, lambda repo, rev: len(_index_at(repo, rev, source)) if rev else 0, allow_empty=True)
     except (GitError, RegistryError) as exc:
-        if previous.get("commit") and dest.is_dir():
+        if STORE.pinned_commit(source, state):
             return SourceUpdate(source, "offline", previous["commit"],
                                 f"could not fetch {url} ({exc}); keeping the copy pinned at {previous['commit'][:12]}")
         return SourceUpdate(source, "failed", None, f"could not fetch {url}: {exc}")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     status = "unchanged" if commit and commit == previous.get("commit") else ("updated" if previous else "cloned")
-    state[source] = {"url": url, "commit": commit, "updated_at": _now()}
-    return SourceUpdate(source, status, commit, f"{status} at {commit[:12] or '(empty)'} ({len(entries)} images)")
+    state[source] = {"url": url, "commit": commit, "updated_at": now()}
+    return SourceUpdate(source, status, commit, f"{status} at {commit[:12] or '(empty)'} ({count} images)")
 
 
 def update(only: str | None = None) -> list[SourceUpdate]:
@@ -142,8 +106,8 @@ def all_entries() -> list[FoundAmi]:
     state = load_state()
     out: list[FoundAmi] = []
     for source in sorted(cfg.registries):
-        commit = (state.get(source) or {}).get("commit")
-        if not commit or not cache_dir(source).is_dir():
+        commit = STORE.pinned_commit(source, state)
+        if not commit:
             continue
         for line in _index_at(cache_dir(source), commit, source):
             data = show_bytes(cache_dir(source), commit, line.path)
@@ -208,7 +172,7 @@ def publish(source: str, entry: AmiEntry) -> Published:
     work = registry_home() / "ami-publish" / source
     shutil.rmtree(work, ignore_errors=True)
     work.parent.mkdir(parents=True, exist_ok=True)
-    git("clone", "--quiet", "--no-tags", url, str(work))
+    git("clone", "--quiet", "--no-tags", "--", check_url(url), str(work))
     index_path = work / AMI_INDEX_FILE
     lines: dict[str, AmiIndexEntry] = {}
     if index_path.exists():

@@ -9,48 +9,22 @@ pin stay untouched and the result says so: `pctl registry update` never leaves a
 from __future__ import annotations
 
 import difflib
-import json
-import shutil
-import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from pctl.config import load_config, pctl_home
+from pctl.config import load_config
 from pctl.errors import NotFound
-from pctl.fsutil import atomic_write_text
 from pctl.registry.git import GitError, check_url, git, show_bytes
 from pctl.registry.index import INDEX_FILE, IndexEntry, RegistryError, parse_index
+from pctl.registry.pinned import PinnedStore, now, registry_home
 
+__all__ = ["Found", "UpdateResult", "all_entries", "cache_dir", "forget", "load_state", "pinned_sources",
+           "registry_home", "resolve", "search", "update", "update_source"]
 
-def registry_home() -> Path:
-    return pctl_home() / "registry"
-
-
-def cache_dir(source: str) -> Path:
-    return registry_home() / "cache" / source
-
-
-def _state_path() -> Path:
-    return registry_home() / "state.json"
-
-
-def load_state() -> dict[str, dict]:
-    try:
-        data = json.loads(_state_path().read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, json.JSONDecodeError):
-        return {}  # a corrupt state only costs a re-fetch
-    return data if isinstance(data, dict) else {}
-
-
-def _save_state(state: dict[str, dict]) -> None:
-    atomic_write_text(_state_path(), json.dumps(state, indent=2, sort_keys=True) + "\n")
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+STORE = PinnedStore(cache="cache", state_file="state.json")
+cache_dir = STORE.cache_dir
+load_state = STORE.load_state
+forget = STORE.forget  # drop a source's cache and pin (after `registry remove`)
 
 
 @dataclass
@@ -86,36 +60,17 @@ def _fetch_into_existing(dest: Path, url: str, source: str) -> tuple[str, int]:
     return commit, len(entries)
 
 
-def _fresh_clone(dest: Path, url: str, source: str) -> tuple[str, int]:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{source}.", dir=dest.parent))
-    try:
-        git("clone", "--quiet", "--no-tags", "--", check_url(url), str(tmp / "repo"))
-        commit = git("rev-parse", "HEAD", cwd=tmp / "repo").strip()
-        entries = _index_at(tmp / "repo", commit, source)
-        git("checkout", "--quiet", "--detach", commit, cwd=tmp / "repo")
-        old = dest.parent / f".{source}.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if dest.exists():
-            dest.rename(old)
-        (tmp / "repo").rename(dest)
-        shutil.rmtree(old, ignore_errors=True)
-        return commit, len(entries)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 def update_source(source: str, url: str, state: dict[str, dict]) -> UpdateResult:
     dest = cache_dir(source)
     previous = state.get(source) or {}
     have_cache = dest.is_dir() and bool(previous.get("commit"))
-    record = dict(previous, url=url, last_attempt=_now())
+    record = dict(previous, url=url, last_attempt=now())
     try:
         if have_cache and previous.get("url") == url:
             commit, count = _fetch_into_existing(dest, url, source)
             status = "unchanged" if commit == previous.get("commit") else "updated"
         else:
-            commit, count = _fresh_clone(dest, url, source)
+            commit, count = STORE.fresh_clone(source, url, lambda repo, rev: len(_index_at(repo, rev, source)))
             status = "cloned"
     except (GitError, RegistryError) as exc:
         record["last_error"] = str(exc)
@@ -125,7 +80,7 @@ def update_source(source: str, url: str, state: dict[str, dict]) -> UpdateResult
                    f"{previous['commit'][:12]} from {previous.get('updated_at', '?')}")
             return UpdateResult(source, "offline", previous["commit"], msg)
         return UpdateResult(source, "failed", None, f"could not fetch {url}: {exc}")
-    record.update(commit=commit, updated_at=_now(), last_error=None)
+    record.update(commit=commit, updated_at=now(), last_error=None)
     state[source] = record
     return UpdateResult(source, status, commit, f"{status} at {commit[:12]} ({count} templates)", count)
 
@@ -139,16 +94,8 @@ def update(only: str | None = None) -> list[UpdateResult]:
     state = load_state()
     results = [update_source(name, url, state) for name, url in sorted(cfg.registries.items())
                if only is None or name == only]
-    _save_state(state)
+    STORE.save_state(state)
     return results
-
-
-def forget(source: str) -> None:
-    """Drop a source's cache and pin (after `registry remove`)."""
-    shutil.rmtree(cache_dir(source), ignore_errors=True)
-    state = load_state()
-    if state.pop(source, None) is not None:
-        _save_state(state)
 
 
 # ---- reading the pinned caches -----------------------------------------------------------------
@@ -172,14 +119,9 @@ class Found:
 
 def pinned_sources() -> list[tuple[str, str]]:
     """(source, commit) for configured sources that have been fetched at least once."""
-    cfg = load_config()
     state = load_state()
-    out = []
-    for name in sorted(cfg.registries):
-        commit = (state.get(name) or {}).get("commit")
-        if commit and cache_dir(name).is_dir():
-            out.append((name, commit))
-    return out
+    return [(name, commit) for name in sorted(load_config().registries)
+            if (commit := STORE.pinned_commit(name, state))]
 
 
 def all_entries() -> list[Found]:
