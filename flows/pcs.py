@@ -68,7 +68,7 @@ def bucket_access(t: Template, bucket: str, prefix: str) -> list[dict[str, Any]]
 def create_pcs(template: Template, settings: Any, source: str, request: CreateRequest, text: str) -> dict[str, Any]:
     import json
 
-    from flows.create import _begin, _fail, bake_step
+    from flows.create import _begin, _cache_bucket, _fail, bake_step
     from pctl import instance_types
     from pctl.lifecycle import keypair
     from pctl.lifecycle.status import refuse_existing
@@ -126,6 +126,16 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
 
                 template = pin(name, region, template)
 
+            cache = None
+            cache_bucket = _cache_bucket(template, bucket["bucket"])
+            if cache_bucket and template.software.install is InstallMode.shared:
+                # The login node builds and pushes (issue 15): only its role gets the cache and the key.
+                step = "binary cache access"
+                from tasks import cache as cache_tasks
+
+                access = cache_tasks.signing_key(name, region, cache_bucket)
+                cache = {"bucket": cache_bucket, "secret_arn": access["secret_arn"]}
+
             image_id = None
             if template.software.install is InstallMode.ami:
                 step = "AMI bake"
@@ -147,7 +157,7 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
                 ssh_cidr=settings.ssh_allowed_cidr or template.networking.vpc_cidr,
                 shared=shared_volumes(template), buckets=bucket_access(template, bucket["bucket"], bucket["prefix"]),
                 scripts_url=bucket["url"], architecture=instance_types.architecture(template.compute.head_node) or "x86_64",
-                key_name=key_name, image_id=image_id, tags={**template.cluster.tags})
+                key_name=key_name, image_id=image_id, tags={**template.cluster.tags}, cache=cache)
 
             step = "PCS cluster"
             out = pcs.apply(name, region, plan, refs, request.timeout_minutes)

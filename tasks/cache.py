@@ -25,19 +25,13 @@ def ensure_access(name: str, region: str, bucket: str, owner: str) -> dict[str, 
     ``bucket``: the cache's bucket (pctl's, or the template's ``binary_cache: s3://BUCKET``), which must
     exist. Returns {"policy_arn", "secret_arn", "bucket", "fingerprint"}. Raises PctlError with a hint."""
     from pctl import state
-    from pctl.aws.bucket import bucket_exists
     from pctl.aws.ownership import OWNER_TAG
     from pctl.aws.session import make_session
     from pctl.cache.access import cluster_policy_name, ensure_cluster_policy
-    from pctl.cache.keys import ensure_signing_key
-    from pctl.errors import PctlError
     from pctl.model.constants import CLUSTER_TAG
 
     session = make_session(region)
-    if not bucket_exists(session, bucket):
-        raise PctlError(f"the binary cache's bucket s3://{bucket} does not exist (software.binary_cache)",
-                        "create it (`aws s3 mb s3://BUCKET`), or set binary_cache: true to use pctl's bucket")
-    key, secret_arn = ensure_signing_key(session)
+    key, secret_arn = _key(session, bucket)
     tags = {CLUSTER_TAG: name, OWNER_TAG: owner, "pctl:role": "spack-cache-head-node"}
     arn = ensure_cluster_policy(session, name, bucket, secret_arn, tags)
     state.update(name, lambda s: s.add_resource("iam_policy", arn, region, {"name": cluster_policy_name(name),
@@ -45,6 +39,30 @@ def ensure_access(name: str, region: str, bucket: str, owner: str) -> dict[str, 
     log(f"binary cache s3://{bucket}/spack-cache/: the head node may read and push it, signing with key "
         f"{key.fingerprint[-16:]} (IAM policy {cluster_policy_name(name)})")
     return {"policy_arn": arn, "secret_arn": secret_arn, "bucket": bucket, "fingerprint": key.fingerprint}
+
+
+@task(name="binary-cache-key", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES,
+      retry_delay_seconds=AWS_RETRY_DELAYS, retry_condition_fn=transient_failure)
+def signing_key(name: str, region: str, bucket: str) -> dict[str, Any]:
+    """The cache's bucket checked and the signing key made once (PCS: the login role gets the grant itself).
+
+    Returns {"secret_arn", "bucket", "fingerprint"}. Raises PctlError with a hint."""
+    from pctl.aws.session import make_session
+
+    key, secret_arn = _key(make_session(region), bucket)
+    log(f"binary cache s3://{bucket}/spack-cache/ for {name}: signing key {key.fingerprint[-16:]}")
+    return {"secret_arn": secret_arn, "bucket": bucket, "fingerprint": key.fingerprint}
+
+
+def _key(session: Any, bucket: str) -> tuple[Any, str]:
+    from pctl.aws.bucket import bucket_exists
+    from pctl.cache.keys import ensure_signing_key
+    from pctl.errors import PctlError
+
+    if not bucket_exists(session, bucket):
+        raise PctlError(f"the binary cache's bucket s3://{bucket} does not exist (software.binary_cache)",
+                        "create it (`aws s3 mb s3://BUCKET`), or set binary_cache: true to use pctl's bucket")
+    return ensure_signing_key(session)
 
 
 @task(name="delete-binary-cache-access", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES,

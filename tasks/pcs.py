@@ -35,12 +35,14 @@ def _session(region: str) -> Any:
 def node_resources(name: str, region: str, *, plan: dict[str, Any], vpc_id: str, subnet_ids: list[str],
                    ssh_cidr: str, shared: list[dict[str, Any]], buckets: list[dict[str, Any]],
                    scripts_url: str, architecture: str, key_name: str | None, image_id: str | None,
-                   tags: dict[str, str]) -> dict[str, str]:
+                   tags: dict[str, str], cache: dict[str, str] | None = None) -> dict[str, str]:
     """Security group, shared EFS, instance profile, image and one launch template per node group.
 
     `shared`: [{name, mount_point, file_system_id|None}]; `buckets`: [{bucket, write, prefix}].
-    Returns the references the plan needs (`security_group:id`, `instance_profile:arn`,
-    `launch_template:<group>`, `subnet:id`).
+    `cache`: {bucket, secret_arn} of the Spack binary cache, which only the login group's role reaches
+    (it installs the software); None: no cache. Returns the references the plan needs
+    (`security_group:id`, `instance_profile:arn`, `instance_profile:login_arn`, `launch_template:<group>`,
+    `subnet:id`).
     """
     from pctl.aws.iam import partition
     from pctl.aws.session import client
@@ -59,13 +61,22 @@ def node_resources(name: str, region: str, *, plan: dict[str, Any], vpc_id: str,
         log(f"shared {volume['mount_point']}: EFS {fs_id}")
     access = [nodes.BucketAccess(b["bucket"], b["write"], b.get("prefix")) for b in buckets]
     profile = nodes.ensure_instance_profile(iam, name, access, tags, partition(session))
-    log(f"PCS instance profile {profile}")
+    cache_policy = None
+    if cache:
+        from pctl.cache.access import cache_policy as cache_document
+
+        cache_policy = cache_document(cache["bucket"], cache["secret_arn"], partition(session))
+    login_profile = nodes.ensure_instance_profile(iam, name, access, tags, partition(session), login=True,
+                                                  cache_policy=cache_policy)
+    log(f"PCS instance profiles {profile} (compute) and {login_profile} (login"
+        + (", with the binary cache)" if cache else ")"))
     if image_id is None:
         sample = image.find_sample_ami(ec2, architecture, plan["slurm_version"])
         image_id = sample["image_id"]
         log(f"image: AWS's PCS sample AMI {sample['name']} ({image_id}); AWS calls it a starting point, "
             "not a production image: bake one with software.install: ami")
-    refs = {"security_group:id": sg, "instance_profile:arn": profile, "subnet:id": subnet_ids[0]}
+    refs = {"security_group:id": sg, "instance_profile:arn": profile, "instance_profile:login_arn": login_profile,
+            "subnet:id": subnet_ids[0]}
     for group in plan["node_groups"]:
         script = LOGIN_SCRIPT if group["name"] == LOGIN_GROUP else COMPUTE_SCRIPT
         boot = nodes.bootstrap_script(cluster=name, group=group["name"], region=region, mounts=mounts,

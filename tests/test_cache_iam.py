@@ -259,14 +259,33 @@ def test_tier2_control_a_policy_that_does_not_exist_is_refused(pcluster_world):
     assert ("ERROR", "AdditionalIamPolicyValidator") in {(f[0], f[1]) for f in failures}
 
 
-def test_pcs_renders_no_account_cache_and_a_named_bucket_warns():
-    """PCS node groups share one instance role, so the cache (write, key) would reach every node: not yet."""
+def test_pcs_renders_the_cache_for_the_login_node_and_only_its_role_reaches_it(aws):
+    """PCS has no cluster config: the login group's own role carries the cache (it installs); the compute
+    node groups' role has nothing of it (moto in-process IAM)."""
+    from pctl.cache.access import cache_policy
     from pctl.model.template import Platform
+    from pctl.pcs import nodes
 
     t = starter()
     t = t.model_copy(update={"cluster": t.cluster.model_copy(update={"platform": Platform.pcs})})
     rendered = render(t, RenderOptions(scripts_s3_prefix=f"s3://{BUCKET}/pctl/starter/scripts"))
-    assert "spack-cache" not in rendered.files["spack/spack.yaml"]
-    report = validate_text(BASE.replace("VALUE", "s3://lab-spack-cache").replace(
-        "region: us-east-1}", "region: us-east-1, platform: pcs}"), "lab.yaml")[0]
-    assert any(w.field == "software.binary_cache" and "PCS" in w.message for w in report.warnings), report.render()
+    assert f"s3://{BUCKET}/spack-cache/v" in rendered.files["spack/spack.yaml"]
+    plan = json.loads(rendered.files["pcs/plan.json"])
+    profiles = {r["params"]["computeNodeGroupName"]: r["params"]["iamInstanceProfileArn"]
+                for r in plan["requests"] if r["operation"] == "create_compute_node_group"}
+    assert profiles.pop("login") == "${instance_profile:login_arn}"
+    assert set(profiles.values()) == {"${instance_profile:arn}"}
+
+    iam = aws.client("iam")
+    access = [nodes.BucketAccess(BUCKET, False, "pctl/starter/")]
+    nodes.ensure_instance_profile(iam, "starter", access, {})
+    nodes.ensure_instance_profile(iam, "starter", access, {}, login=True, cache_policy=cache_policy(BUCKET, SECRET))
+    names = nodes.names("starter")
+    assert iam.list_role_policies(RoleName=names["role"])["PolicyNames"] == ["pctl-pcs-node"]
+    assert sorted(iam.list_role_policies(RoleName=names["login_role"])["PolicyNames"]) == [
+        "pctl-pcs-node", "pctl-spack-cache"]
+    nodes.ensure_instance_profile(iam, "starter", access, {}, login=True)  # binary_cache: false on a re-run
+    assert iam.list_role_policies(RoleName=names["login_role"])["PolicyNames"] == ["pctl-pcs-node"]
+    deleted = nodes.delete_node_resources(aws.client("ec2"), iam, "starter")
+    assert {"role pctl-starter-nodes", "role pctl-starter-login"} <= set(deleted)
+    assert iam.list_roles(PathPrefix="/aws-pcs/")["Roles"] == []

@@ -96,6 +96,15 @@ def test_create_then_delete_leaves_nothing(world):
     # PCS ran the login group's instance from pctl's launch template: verify finds it in state
     login = next(g for g in world.groups.values() if g["name"] == "login")
     assert st.head_node_instance_id == world.instances[login["id"]][0] and st.head_node_private_ip
+    # The binary cache (issue 15): the login node installs, so only the login group's profile reaches it
+    iam = boto3.client("iam")
+    roles = {}
+    for g in world.groups.values():
+        profile = g["iamInstanceProfileArn"].rsplit("/", 1)[1]
+        [role] = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"]
+        roles[g["name"]] = sorted(iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"])
+    assert roles.pop("login") == ["pctl-pcs-node", "pctl-spack-cache"]
+    assert set(map(tuple, roles.values())) == {("pctl-pcs-node",)}
 
     delete_cluster(DeleteRequest(name="pcsflow", yes=True, timeout_minutes=1))
     assert world.left() == 0

@@ -26,6 +26,7 @@ DATA = {
 REFS = {
     "security_group:id": "sg-0123456789abcdef0",
     "instance_profile:arn": "arn:aws:iam::123456789012:instance-profile/aws-pcs/pcs-demo-nodes",
+    "instance_profile:login_arn": "arn:aws:iam::123456789012:instance-profile/aws-pcs/pcs-demo-login",
     "launch_template:cpu": "lt-0123456789abcdef0",
     "launch_template:login": "lt-0123456789abcdef1",
 }

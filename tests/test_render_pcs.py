@@ -30,6 +30,7 @@ STAND_INS = {
     "cluster:id": "pcs_abcdef1234",
     "security_group:id": "sg-0123456789abcdef0",
     "instance_profile:arn": "arn:aws:iam::123456789012:instance-profile/aws-pcs/pcs-demo-nodes",
+    "instance_profile:login_arn": "arn:aws:iam::123456789012:instance-profile/aws-pcs/pcs-demo-login",
 }
 
 

@@ -265,10 +265,8 @@ def cache_check(session: Any, template: Template) -> Check | None:
     Manager, else ``gpg`` here to make one). None when the template uses no account cache."""
     from pctl.cache.keys import gpg_program, load_signing_key
     from pctl.cache.location import cache_bucket_for
-    from pctl.model.template import Platform
-
     bc = template.software.binary_cache
-    if bc is False or template.cluster.platform is Platform.pcs:
+    if bc is False:
         return None
     bucket = cache_bucket_for(bc, None)
     if bucket is not None:

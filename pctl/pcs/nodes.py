@@ -3,9 +3,11 @@
 - a security group shared by the cluster and its nodes: all traffic among its members (Slurm's
   controller <-> slurmd, MPI between nodes), SSH only from the template's range (AWS PCS User Guide,
   "Security group requirements and considerations");
-- an instance profile whose role sits under the path `/aws-pcs/` (PCS refuses other roles) with
-  `pcs:RegisterComputeNodeGroupInstance`, read on the template's buckets and write only where a mount
-  asks for it (the same scoping as ParallelCluster's S3Access);
+- two instance profiles whose roles sit under the path `/aws-pcs/` (PCS refuses other roles), one for
+  the compute node groups and one for the login group, each with `pcs:RegisterComputeNodeGroupInstance`,
+  read on the template's buckets and write only where a mount asks for it (the same scoping as
+  ParallelCluster's S3Access). The login node installs the software, so only its role reaches the Spack
+  binary cache (objects, listing, signing key);
 - one launch template per node group: IMDSv2 required, an encrypted gp3 root volume, the security
   group, and MIME user data that runs pctl's node setup (users and groups, mounts, modules).
 
@@ -52,6 +54,7 @@ def names(cluster: str) -> dict[str, str]:
     """Deterministic names of the cluster's node resources (IAM role/profile names <= 64 chars)."""
     base = f"pctl-{cluster}"[:50]
     return {"security_group": f"{base}-pcs", "role": f"{base}-nodes", "profile": f"{base}-nodes",
+            "login_role": f"{base}-login", "login_profile": f"{base}-login",
             "launch_template_prefix": f"{base}-"}
 
 
@@ -131,28 +134,45 @@ def ensure_security_group(ec2: Any, cluster: str, vpc_id: str, ssh_cidr: str, ta
     return sg
 
 
+CACHE_POLICY_NAME = "pctl-spack-cache"
+
+
 def ensure_instance_profile(iam: Any, cluster: str, buckets: list[BucketAccess], tags: dict[str, str],
-                            arn_partition: str = "aws") -> str:
-    """The profile's ARN; role and profile under `/aws-pcs/`, created once and reused."""
+                            arn_partition: str = "aws", *, login: bool = False,
+                            cache_policy: dict[str, Any] | None = None) -> str:
+    """The profile's ARN; role and profile under `/aws-pcs/`, created once and reused (policies re-written).
+
+    Two per cluster: the compute node groups' (``login=False``) and the login group's (``login=True``). The
+    login node is the one that installs the software, so only its role gets ``cache_policy`` (the binary
+    cache's objects, listing and signing key: pctl.cache.access.cache_policy) as a second inline policy."""
     n = names(cluster)
+    role_name, profile_name = (n["login_role"], n["login_profile"]) if login else (n["role"], n["profile"])
     iam_tags = _tags(cluster, tags)
     try:
-        iam.create_role(RoleName=n["role"], Path=limits.ROLE_PATH, Tags=iam_tags,
+        iam.create_role(RoleName=role_name, Path=limits.ROLE_PATH, Tags=iam_tags,
                         AssumeRolePolicyDocument=json.dumps(TRUST_POLICY))
     except Exception as exc:
         if _code(exc) != "EntityAlreadyExists":
             raise
-    iam.put_role_policy(RoleName=n["role"], PolicyName="pctl-pcs-node",
+    iam.put_role_policy(RoleName=role_name, PolicyName="pctl-pcs-node",
                         PolicyDocument=json.dumps(node_policy(buckets, arn_partition)))
+    if cache_policy is not None:
+        iam.put_role_policy(RoleName=role_name, PolicyName=CACHE_POLICY_NAME, PolicyDocument=json.dumps(cache_policy))
+    else:
+        try:
+            iam.delete_role_policy(RoleName=role_name, PolicyName=CACHE_POLICY_NAME)
+        except Exception as exc:
+            if _code(exc) != "NoSuchEntity":
+                raise
     try:
-        profile = iam.create_instance_profile(InstanceProfileName=n["profile"], Path=limits.ROLE_PATH,
+        profile = iam.create_instance_profile(InstanceProfileName=profile_name, Path=limits.ROLE_PATH,
                                               Tags=iam_tags)["InstanceProfile"]
     except Exception as exc:
         if _code(exc) != "EntityAlreadyExists":
             raise
-        profile = iam.get_instance_profile(InstanceProfileName=n["profile"])["InstanceProfile"]
-    if not any(r["RoleName"] == n["role"] for r in profile.get("Roles", [])):
-        iam.add_role_to_instance_profile(InstanceProfileName=n["profile"], RoleName=n["role"])
+        profile = iam.get_instance_profile(InstanceProfileName=profile_name)["InstanceProfile"]
+    if not any(r["RoleName"] == role_name for r in profile.get("Roles", [])):
+        iam.add_role_to_instance_profile(InstanceProfileName=profile_name, RoleName=role_name)
     return profile["Arn"]
 
 
@@ -195,23 +215,24 @@ def delete_node_resources(ec2: Any, iam: Any, cluster: str) -> list[str]:
     for lt in templates:
         ec2.delete_launch_template(LaunchTemplateId=lt["LaunchTemplateId"])
         done.append(f"launch template {lt['LaunchTemplateName']}")
-    try:
-        profile = iam.get_instance_profile(InstanceProfileName=n["profile"])["InstanceProfile"]
-        for role in profile.get("Roles", []):
-            iam.remove_role_from_instance_profile(InstanceProfileName=n["profile"], RoleName=role["RoleName"])
-        iam.delete_instance_profile(InstanceProfileName=n["profile"])
-        done.append(f"instance profile {n['profile']}")
-    except Exception as exc:
-        if _code(exc) != "NoSuchEntity":
-            raise
-    try:
-        for policy in iam.list_role_policies(RoleName=n["role"])["PolicyNames"]:
-            iam.delete_role_policy(RoleName=n["role"], PolicyName=policy)
-        iam.delete_role(RoleName=n["role"])
-        done.append(f"role {n['role']}")
-    except Exception as exc:
-        if _code(exc) != "NoSuchEntity":
-            raise
+    for profile_name, role_name in ((n["profile"], n["role"]), (n["login_profile"], n["login_role"])):
+        try:
+            profile = iam.get_instance_profile(InstanceProfileName=profile_name)["InstanceProfile"]
+            for role in profile.get("Roles", []):
+                iam.remove_role_from_instance_profile(InstanceProfileName=profile_name, RoleName=role["RoleName"])
+            iam.delete_instance_profile(InstanceProfileName=profile_name)
+            done.append(f"instance profile {profile_name}")
+        except Exception as exc:
+            if _code(exc) != "NoSuchEntity":
+                raise
+        try:
+            for policy in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+                iam.delete_role_policy(RoleName=role_name, PolicyName=policy)
+            iam.delete_role(RoleName=role_name)
+            done.append(f"role {role_name}")
+        except Exception as exc:
+            if _code(exc) != "NoSuchEntity":
+                raise
     for sg in ec2.describe_security_groups(
             Filters=[{"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]},
                      {"Name": "group-name", "Values": [n["security_group"]]}])["SecurityGroups"]:

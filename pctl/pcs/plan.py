@@ -3,7 +3,8 @@
 Shape: `{"placeholders": [str], "slurm_version": str, "size": str, "node_groups": [...],
 "requests": [{"operation": str, "params": dict}]}`. Values that exist only once earlier steps ran are
 references, `${kind:name}` strings that the executor resolves (`${cluster:id}`,
-`${node_group:<name>}`, `${launch_template:<name>}`, `${instance_profile:arn}`,
+`${node_group:<name>}`, `${launch_template:<name>}`, `${instance_profile:arn}` (compute node groups),
+`${instance_profile:login_arn}` (the login group),
 `${security_group:id}`); the lint test resolves them with well-formed stand-ins and checks every
 request against botocore's service model.
 
@@ -115,7 +116,8 @@ def build_plan(t: Template, subnet_id: str | None, tags: dict[str, str],
             "subnetIds": [subnet],
             "purchaseOption": g.purchase_option,
             "customLaunchTemplate": {"id": ref("launch_template", g.name), "version": "$Latest"},
-            "iamInstanceProfileArn": ref("instance_profile", "arn"),
+            # the login node installs the software: its own profile, the only one that reaches the binary cache
+            "iamInstanceProfileArn": ref("instance_profile", "login_arn" if g.name == LOGIN_GROUP else "arn"),
             "scalingConfiguration": {"minInstanceCount": g.min_count, "maxInstanceCount": g.max_count},
             "instanceConfigs": [{"instanceType": it} for it in g.instance_types],
             "tags": {**tags, "pctl:node-group": g.name},

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from pctl import instance_types
 from pctl.model.constants import OS_ARCHITECTURES
-from pctl.model.template import CapacityType, InstallMode, Platform, Template
+from pctl.model.template import CapacityType, InstallMode, Template
 from pctl.validation import rules
 from pctl.validation.base import Validator
 from pctl.validation.issues import Issue, Level
@@ -171,9 +171,6 @@ class BinaryCacheValidator(Validator):
             yield self.issue(path, f"binary_cache {value!r}: {exc}",
                              "write true (pctl's bucket), false (no cache) or s3://BUCKET, e.g. s3://my-lab-spack-cache")
             return
-        if t.cluster.platform is Platform.pcs:
-            yield self.issue(path, "PCS clusters do not use the binary cache yet: every install builds from source",
-                             "remove binary_cache, or use platform: parallelcluster", level=Level.WARNING)
 
 
 class ContainerValidator(Validator):
