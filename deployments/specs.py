@@ -51,6 +51,8 @@ SPECS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec("ami-rebuild", "flows/ami.py:rebuild_amis",
                    "Scheduled: re-bake only the templates whose AMI fingerprint changed; otherwise a no-op.",
                    scheduled=True),
+    DeploymentSpec("cache-warm", "flows/cache.py:warm_cache",
+                   "Build a template's Spack packages into the account's binary cache on a temporary builder."),
     DeploymentSpec("cluster-status", "flows/status.py:cluster_status",
                    "Show a cluster's state and what pctl created for it."),
 )

@@ -91,6 +91,15 @@ class AmiBuildRequest(BaseModel):
     subnet_id: str | None = Field(None, description="Subnet for the builder (needs the internet); default: a default-VPC subnet.")
 
 
+class CacheWarmRequest(BaseModel):
+    """`pctl cache warm`: build a template's packages into the account's Spack binary cache (docs/cache.md)."""
+
+    template: TemplateSource
+    region: str | None = None
+    timeout_minutes: int = Field(180, ge=1, le=600)
+    subnet_id: str | None = Field(None, description="Subnet for the builder (needs the internet); default: a default-VPC subnet.")
+
+
 class AmiRebuildRequest(BaseModel):
     """The scheduled rebuild: re-bake only templates whose fingerprint changed."""
 

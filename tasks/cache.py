@@ -14,7 +14,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, AWS_TAGS, log, transient_failure
+from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, AWS_TAGS, log, poll_seconds, transient_failure
 
 
 @task(name="binary-cache-access", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES,
@@ -76,3 +76,20 @@ def remove_access(name: str, region: str) -> list[str]:
     if not policies:
         return []
     return [r.id for r in delete_and_forget(make_session(region), name, policies, 15)]
+
+
+@task(name="cache-warm", cache_policy=NO_CACHE, tags=AWS_TAGS)
+def warm(template: Any, region: str, bucket: str, timeout_minutes: int, subnet_id: str | None) -> dict[str, Any]:
+    """Build TEMPLATE's packages into the cache on a temporary builder (pctl.cache.warm): no retries, since
+    a retry would start a second builder of hours; the builder, its role and prefix go whatever happens.
+
+    ``bucket``: pctl's bucket (the builder's script and markers). Returns {"builder", "seconds", "id"}."""
+    from pctl.aws.ami_bake import builder_subnet
+    from pctl.aws.session import make_session
+    from pctl.cache.warm import warm as do_warm
+    from pctl.pcluster_engine import installed_version
+
+    session = make_session(region)
+    return do_warm(session, template, bucket=bucket, pcluster_version=installed_version(),
+                   timeout_s=timeout_minutes * 60, subnet_id=builder_subnet(session, subnet_id), log=log,
+                   poll_s=poll_seconds(30), profile_wait_s=120)

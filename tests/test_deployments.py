@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def registered(prefect_server, aws_api_limit_removed):
-    wanted = ["create-cluster", "delete-cluster", "verify-cluster", "cluster-status", "bake-ami", "ami-rebuild"]
+    wanted = ["create-cluster", "delete-cluster", "verify-cluster", "cluster-status", "bake-ami", "ami-rebuild",
+              "cache-warm"]
     res = register(pool="pctl-test-deploy", cron="15 2 * * 3", limit=5, templates=["starter"], only=wanted)
     return res
 

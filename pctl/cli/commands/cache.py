@@ -92,27 +92,34 @@ def prune(region: str, bucket: str | None, yes: bool, dry_run: bool) -> None:
 @cli.command("warm")
 @template_argument()
 @click.option("--region", help="AWS region (default: cluster.region).")
-@click.option("--bucket", help=_BUCKET_HELP)
 @click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=180, show_default=True)
 @click.option("--subnet-id", help="Subnet for the builder; it needs the internet. Default: the default VPC's.")
-def warm(template: str, region: str | None, bucket: str | None, timeout_minutes: int, subnet_id: str | None) -> None:
-    """Build TEMPLATE's packages into the cache on a temporary builder (always terminated)."""
-    from pctl.aws.ami_bake import builder_subnet
-    from pctl.cache.warm import warm as do_warm
+@click.option("-v", "--verbose", is_flag=True)
+def warm(template: str, region: str | None, timeout_minutes: int, subnet_id: str | None, verbose: bool) -> None:
+    """Build TEMPLATE's packages into the cache on a temporary builder (always terminated).
+
+    The cache is the template's own (software.binary_cache), pctl's bucket by default. Runs as the
+    Prefect flow `warm-cache` (also a deployment), so it shows in the Prefect UI."""
     from pctl.errors import PctlError
     from pctl.library import resolve
-    from pctl.pcluster_engine import installed_version
+    from pctl.lifecycle.runner import prepare, run_flow
+    from pctl.requests import CacheWarmRequest, TemplateSource
     from pctl.validation import validate_file
 
-    report, loaded = validate_file(resolve(template))
+    report, loaded = validate_file(resolve(template))  # before Prefect starts: a bad template fails at once
     if loaded.template is None or report.errors:
         raise PctlError(f"cannot warm the cache for {template}: it is not valid\n{report.render()}",
                         f"fix it first (`pctl validate {template}`)")
-    t = loaded.template
-    session, bucket = _where(region or t.cluster.region, bucket)
-    result = do_warm(session, t, bucket=bucket, pcluster_version=installed_version(), timeout_s=timeout_minutes * 60,
-                     subnet_id=builder_subnet(session, subnet_id), log=lambda m: click.echo(m, err=True))
-    click.echo(f"cache warm for {t.cluster.name}: done in {result['seconds']} s (builder {result['builder']}, terminated)")
+    if loaded.template.software.binary_cache is False:
+        raise PctlError(f"{template} turns the binary cache off (software.binary_cache: false): nothing to warm",
+                        "remove binary_cache: false, or name a bucket (binary_cache: s3://BUCKET)")
+    click.echo(prepare(verbose), err=True)
+    from flows.cache import warm_cache
+
+    result = run_flow(warm_cache, CacheWarmRequest(template=TemplateSource(path=template), region=region,
+                                                   timeout_minutes=timeout_minutes, subnet_id=subnet_id))
+    click.echo(f"cache warm for {loaded.template.cluster.name}: done in {result['seconds']} s "
+               f"(builder {result['builder']}, terminated; s3://{result['bucket']}/spack-cache/)")
 
 
 @cli.command("key")
