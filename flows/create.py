@@ -103,9 +103,14 @@ def dry_run(template: Template, settings: CreateSettings, source: str,
     plan.placeholders = list(rendered.placeholders)
     pcs = template.cluster.platform is Platform.pcs
     if pcs:  # the PCS requests, checked against AWS's pcs service model (botocore, offline)
+        import json
+
         from flows.pcs import PCLUSTER_ONLY_CHECKS, check_plan
 
         plan.checks.append(check_plan(rendered.files["pcs/plan.json"]))
+        # PCS has no ParallelCluster config: the user reviews the PCS requests, with their own stand-ins
+        plan.config_path = str(rendered_dir(settings.name) / "pcs" / "plan.json")
+        plan.placeholders = list(json.loads(rendered.files["pcs/plan.json"]).get("placeholders", []))
     else:
         plan.checks.append(_check("ParallelCluster schema (tier 1)", check_schema(rendered.config_text, settings.name)))
     pf = preflight(template, settings, dry_run=True)

@@ -47,3 +47,6 @@ def test_each_pcs_warning_is_printed_once(prefect_server, tmp_path, monkeypatch,
     assert "Dry run: nothing was created" in both
     for words in WARNINGS:
         assert both.count(words) == 1, (words, both)
+    # PCS words, not ParallelCluster's: the file to review is the PCS plan, the stand-in is PCS's subnet
+    assert "pcs/plan.json" in both and "cluster-config.yaml" not in both
+    assert "HeadNode subnet" not in both

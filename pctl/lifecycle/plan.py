@@ -127,8 +127,9 @@ def _pcs_steps(plan: Plan, t: Template, settings: CreateSettings) -> None:
     nodes = sum(g.max_count for g in groups)
     volumes = ", ".join(s.mount_point for s in t.shared_storage)
     plan.steps.append(Step("pcs-resources", "PCS node resources",
-                           f"security group, encrypted EFS for {volumes}, an /aws-pcs/ instance profile scoped to "
-                           f"the template's buckets, {len(groups)} launch templates (IMDSv2, encrypted root)"))
+                           f"security group, encrypted EFS for {volumes}, two /aws-pcs/ instance profiles scoped to "
+                           "the template's buckets (compute; login, which alone reaches the binary cache), "
+                           f"{len(groups)} launch templates (IMDSv2, encrypted root)"))
     plan.steps.append(Step("ami", "image", f"AWS's PCS sample AMI for Slurm {limits.DEFAULT_SLURM_VERSION} "
                            f"(found by name); Spack installs {plural(len(t.software.spack_packages), 'package')} on "
                            f"{t.software_mount} from the login node after boot", False))
