@@ -191,26 +191,7 @@ def test_pcs_node_policy_writes_only_the_cache_prefix():
     assert f"arn:aws:s3:::{BUCKET}/*" not in every
 
 
-def test_builder_policy_is_scoped_to_the_prefix_and_the_secret():
-    # moto's own IAM policy evaluator (moto has no SimulatePrincipalPolicy)
-    from moto.iam.access_control import IAMPolicy, PermissionResult
-
-    from pctl.cache.access import cache_policy
-
-    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pctl/spack-cache/signing-key-AbC"
-    policy = IAMPolicy(json.dumps(cache_policy(BUCKET, secret)))
-
-    def allowed(action, resource):
-        return policy.is_action_permitted(action, resource) == PermissionResult.PERMITTED
-
-    assert allowed("s3:PutObject", f"arn:aws:s3:::{BUCKET}/spack-cache/v0.23.1/build_cache/x.spack")
-    assert allowed("s3:GetObject", f"arn:aws:s3:::{BUCKET}/spack-cache/v0.23.1/build_cache/index.json")
-    assert allowed("secretsmanager:GetSecretValue", secret)
-    assert not allowed("s3:PutObject", f"arn:aws:s3:::{BUCKET}/starter/scripts/head-node.sh")
-    assert not allowed("s3:GetObject", f"arn:aws:s3:::{BUCKET}/pctl-bakes/x/bake.sh")
-    assert not allowed("s3:DeleteObject", f"arn:aws:s3:::{BUCKET}/spack-cache/x")
-    assert not allowed("s3:PutObject", "arn:aws:s3:::another-bucket/spack-cache/x")
-    assert not allowed("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:us-east-1:123456789012:secret:other")
+# (the builder's inline policy is the same document as the head node's: tests/test_cache_iam.py evaluates it)
 
 
 # ---- rendering: the account cache first, reuse, the signing key -----------------------------------

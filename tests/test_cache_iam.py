@@ -188,6 +188,9 @@ def test_the_policy_grants_the_cache_prefix_listing_and_key_and_nothing_else(aws
     version = iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"]
     document = iam.get_policy_version(PolicyArn=arn, VersionId=version)["PolicyVersion"]["Document"]
     policy = IAMPolicy(json.dumps(document) if not isinstance(document, str) else document)
+    from pctl.cache.access import cache_policy
+
+    assert document == cache_policy(BUCKET, SECRET)  # what bake and warm builders get inline, too
 
     def allowed(action, resource):
         return policy.is_action_permitted(action, resource) == PermissionResult.PERMITTED
