@@ -94,6 +94,10 @@ def test_signing_key_signs_and_another_key_does_not_verify(tmp_path):
     vgpg = ["gpg", "--homedir", str(verify_home), "--batch"]
     subprocess.run([*vgpg, "--import"], input=ours.public, text=True, check=True, capture_output=True)
     assert subprocess.run([*vgpg, "--verify"], input=signed, text=True, capture_output=True).returncode != 0
+    from pctl.cache.keys import stop_agent
+
+    for h in (home, verify_home):
+        stop_agent(h)
 
 
 def test_a_secret_that_is_not_a_key_is_a_clear_error():

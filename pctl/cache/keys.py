@@ -72,15 +72,26 @@ def generate_key(uid: str = KEY_UID) -> SigningKey:
     """A new signing key (ed25519, no passphrase, no expiry) made in a throwaway GnuPG home."""
     with tempfile.TemporaryDirectory(prefix="pctl-gpg-") as home:
         os.chmod(home, 0o700)
-        _gpg(home, "--passphrase", "", "--quick-generate-key", uid, "ed25519", "sign", "never")
-        listing = _gpg(home, "--with-colons", "--list-secret-keys")
-        fprs = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")]
-        if not fprs:
-            raise PctlError("gpg made no key")
-        public = _gpg(home, "--armor", "--export", fprs[0])
-        private = _gpg(home, "--armor", "--pinentry-mode", "loopback", "--passphrase", "",
-                       "--export-secret-keys", fprs[0])
+        try:
+            _gpg(home, "--passphrase", "", "--quick-generate-key", uid, "ed25519", "sign", "never")
+            listing = _gpg(home, "--with-colons", "--list-secret-keys")
+            fprs = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")]
+            if not fprs:
+                raise PctlError("gpg made no key")
+            public = _gpg(home, "--armor", "--export", fprs[0])
+            private = _gpg(home, "--armor", "--pinentry-mode", "loopback", "--passphrase", "",
+                           "--export-secret-keys", fprs[0])
+        finally:
+            stop_agent(home)
     return SigningKey(fprs[0], public, private)
+
+
+def stop_agent(home: str | os.PathLike[str]) -> None:
+    """Stop the gpg-agent that gpg started for the GnuPG home ``home`` (it would outlive the home)."""
+    gpgconf = shutil.which("gpgconf")
+    if gpgconf:
+        subprocess.run([gpgconf, "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True,
+                       check=False, timeout=30)
 
 
 def load_signing_key(session: boto3.Session) -> SigningKey | None:
