@@ -105,7 +105,7 @@ def dry_run(template: Template, settings: CreateSettings, source: str,
     if pcs:  # the PCS requests, checked against AWS's pcs service model (botocore, offline)
         import json
 
-        from flows.pcs import PCLUSTER_ONLY_CHECKS, check_plan
+        from flows.pcs import check_plan
 
         plan.checks.append(check_plan(rendered.files["pcs/plan.json"]))
         # PCS has no ParallelCluster config: the user reviews the PCS requests, with their own stand-ins
@@ -114,8 +114,6 @@ def dry_run(template: Template, settings: CreateSettings, source: str,
     else:
         plan.checks.append(_check("ParallelCluster schema (tier 1)", check_schema(rendered.config_text, settings.name)))
     pf = preflight(template, settings, dry_run=True)
-    if pcs:
-        pf.checks = [c for c in pf.checks if c.name not in PCLUSTER_ONLY_CHECKS]
     plan.checks += pf.checks
     if not pcs:
         plan.checks.append(_tier2(rendered.config_text, settings, aws_ok=pf.account is not None))

@@ -17,8 +17,6 @@ from pctl.model.template import InstallMode, Template
 from pctl.requests import CreateRequest
 from tasks._common import log
 
-PCLUSTER_ONLY_CHECKS = ("Node.js", "ParallelCluster", "cluster name")
-
 
 def check_plan(plan_json: str):  # -> pctl.lifecycle.plan.Check
     """The dry run's check of `pcs/plan.json`: every request's parameters against AWS's `pcs` service model
@@ -84,8 +82,6 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
         before = state.load(name)
         refuse_existing(before, name, region, check_lock=False)  # we hold the lock
         pf = preflight(template, settings, resuming=before is not None)
-        # PCS runs Slurm itself: ParallelCluster's Node.js and pcluster version do not matter here.
-        pf.checks = [c for c in pf.checks if c.name not in PCLUSTER_ONLY_CHECKS]
         if pf.failed:
             raise pf.error(name)
         key_name = settings.key_name or keypair.default_name(name)

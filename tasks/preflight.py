@@ -34,7 +34,9 @@ def preflight(template: Template, settings: CreateSettings, dry_run: bool = Fals
     """All checks at once; logs each. Never raises for a failed check: the caller decides (a dry run
     prints them, a create stops)."""
     pf = run(template, settings, dry_run=dry_run, resumed_with=resumed_with)
-    if pf.account is not None and not resuming:
+    from pctl.model.template import Platform
+
+    if pf.account is not None and not resuming and template.cluster.platform is not Platform.pcs:
         taken = _name_taken(settings)
         if taken is not None:
             pf.checks.append(taken)

@@ -165,3 +165,27 @@ def test_cache_check_needs_a_key_or_gpg_and_the_named_bucket(aws, monkeypatch):
     assert check.outcome == "failed" and "s3://lab-spack-cache does not exist" in check.detail
     aws.client("s3").create_bucket(Bucket="lab-spack-cache")
     assert pf.cache_check(aws, named).outcome == "passed"
+
+
+def test_a_create_without_credentials_fails_before_prefect_starts(tmp_path, monkeypatch, capsys):
+    """Every preflight problem at once, before Prefect starts (its temporary server takes ~15 s)."""
+    from pctl.cli import main
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(var, raising=False)
+    for var in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):
+        monkeypatch.setenv(var, str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("PCTL_HOME", str(tmp_path / "pctl"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node either: both problems in one message
+    path = tmp_path / "pf.yaml"
+    path.write_text(TEMPLATE)
+    with pytest.raises(SystemExit) as exit_:
+        main(["create", str(path), "--ssh-cidr", "203.0.113.0/24"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1, err
+    assert "nothing was created" in err and "AWS credentials: no AWS credentials found" in err and "Node.js" in err
+    assert "Prefect" not in err and "Traceback" not in err  # `prepare` (Prefect's start) says "Prefect: ..."
+    from pctl import state
+
+    assert state.list_all() == []

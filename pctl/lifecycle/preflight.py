@@ -301,11 +301,15 @@ def _guarded(name: str, fn: Any, *args: Any) -> Any:
 
 def run(template: Template, settings: CreateSettings, *, dry_run: bool = False,
         resumed_with: str | None = None) -> Preflight:
-    """Every check, each one independent: a failure never hides the next one's answer."""
+    """Every check, each one independent: a failure never hides the next one's answer. Node.js and the
+    pcluster version are ParallelCluster's only (a PCS cluster needs neither)."""
+    from pctl.model.template import Platform
+
     pf = Preflight()
     key_name = settings.key_name or keypair.default_name(settings.name)
-    pf.checks += [ssh_check(settings), placeholder_check(template, settings, key_name), node_check(),
-                  pcluster_check(resumed_with)]
+    pf.checks += [ssh_check(settings), placeholder_check(template, settings, key_name)]
+    if template.cluster.platform is not Platform.pcs:  # PCS runs Slurm itself: no CDK, no pcluster
+        pf.checks += [node_check(), pcluster_check(resumed_with)]
     session, ident, why, fix = whoami(settings.region)
     if ident is None:
         outcome = "skipped" if dry_run else "failed"
@@ -333,3 +337,15 @@ def run(template: Template, settings: CreateSettings, *, dry_run: bool = False,
     if cache is not None:
         pf.checks.append(cache)
     return pf
+
+
+def without_credentials(template: Template, settings: CreateSettings) -> PreflightFailed | None:
+    """Before Prefect starts (`pctl create`): with no AWS credentials at all (a local lookup, no network),
+    the whole preflight, which then needs no AWS, as the error; None when credentials exist (the flow's
+    preflight does the rest). Saves a user without credentials the wait for Prefect's temporary server."""
+    from pctl.aws.session import make_session
+
+    if make_session(settings.region).get_credentials() is not None:
+        return None
+    pf = run(template, settings)
+    return pf.error(settings.name) if pf.failed else None

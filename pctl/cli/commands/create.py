@@ -84,4 +84,9 @@ def _check_before_prefect(request):  # -> CreateSettings
     settings = resolve(template, text, request)
     if not request.dry_run:
         refuse_existing(state.load(settings.name), settings.name, settings.region)
+        from pctl.lifecycle.preflight import without_credentials
+
+        failed = without_credentials(template, settings)
+        if failed is not None:
+            raise failed
     return settings
