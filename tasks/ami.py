@@ -252,6 +252,6 @@ def _bake_script(template: Template, region: str, cache_bucket: str | None = Non
     if template.cluster.platform is not Platform.pcs:
         return software
     from pctl.pcs.image import bake_script
-    from pctl.pcs.limits import DEFAULT_SLURM_VERSION
+    from pctl.pcs.limits import slurm_version_of
 
-    return bake_script(region, DEFAULT_SLURM_VERSION, software)
+    return bake_script(region, slurm_version_of(template), software)

@@ -74,6 +74,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
                            {"name": "home", "mount_point": "/home", "type": "efs", "file_system_id": "fs-0123456789abcdef1",
                             "efs_settings": {"access_point_id": "fsap-0123456789abcdef1"}}],
     },
+    "pcs": {
+        "cluster": {"name": "lab", "region": "us-east-1", "platform": "pcs", "os": "alinux2023", "key_name": "lab-key",
+                    "slurm_version": "25.05", "tags": {"project": "genomics"}},
+        "shared_storage": [{"name": "shared", "mount_point": "/shared", "type": "efs"}],
+    },
     "hdd-fsx-shared-volume": {
         "shared_storage": [{"name": "shared", "mount_point": "/shared", "type": "fsx_lustre",
                             "fsx_lustre_settings": {"deployment_type": "PERSISTENT_1", "storage_type": "HDD",
@@ -154,7 +159,9 @@ CASES = [(v, p) for v in VARIANTS for p in string_leaves(full(v))]
 def test_full_templates_are_valid():
     for variant in VARIANTS:
         report, _ = validate_text(yaml.safe_dump(full(variant)), f"{variant}.yaml")
-        assert report.ok(strict=True), report.render()
+        # PCS always says its head node is the login group's instance type: the one expected warning
+        expected = {"PcsHeadNode"} if variant == "pcs" else set()
+        assert report.ok() and {w.code for w in report.warnings} <= expected, report.render()
 
 
 def test_every_string_field_of_the_model_is_covered():

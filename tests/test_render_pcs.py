@@ -113,6 +113,32 @@ def test_slurm_versions_are_ones_the_service_model_lists():
     assert limits.DEFAULT_SLURM_VERSION in limits.SLURM_VERSIONS
 
 
+def test_the_template_chooses_the_slurm_release():
+    from pctl.aws.ami import fingerprint
+    from pctl.validation import validate_text
+
+    data = copy.deepcopy(DATA)
+    data["cluster"]["slurm_version"] = "25.05"
+    plan = plan_of(data)
+    assert plan["slurm_version"] == "25.05"
+    assert plan["requests"][0]["params"]["scheduler"] == {"type": "SLURM", "version": "25.05"}
+    assert plan_of(DATA)["slurm_version"] == limits.DEFAULT_SLURM_VERSION
+    # a baked PCS image holds its Slurm: another release is another image
+    t_new, t_old = Template.model_validate(data), Template.model_validate(DATA)
+    assert fingerprint(t_new, "3.11.1", "ami-0123456789abcdef0") != fingerprint(t_old, "3.11.1", "ami-0123456789abcdef0")
+
+    base = "cluster: {name: pcs-demo, region: us-east-1, platform: PLATFORM, slurm_version: VERSION}\n" \
+           "compute: {head_node: t3.medium, queues: [{name: q, instance_types: [c6i.large]}]}\n" \
+           "shared_storage: [{name: shared, mount_point: /shared, type: efs}]\n"
+    report = validate_text(base.replace("PLATFORM", "pcs").replace("VERSION", "'23.11'"), "t.yaml")[0]
+    [err] = report.errors
+    assert err.field == "cluster.slurm_version" and err.line == 1 and "24.11" in err.hint, report.render()
+    report = validate_text(base.replace("PLATFORM", "pcs").replace("VERSION", "25.05"), "t.yaml")[0]
+    assert [e.field for e in report.errors] == ["cluster.slurm_version"] and "quote" in report.render()
+    report = validate_text(base.replace("PLATFORM", "parallelcluster").replace("VERSION", "'25.05'"), "t.yaml")[0]
+    assert not report.errors and any(w.field == "cluster.slurm_version" for w in report.warnings), report.render()
+
+
 def test_name_limits_match_the_service_model():
     model = boto3.client("pcs", region_name="us-east-1").meta.service_model
     cluster = model.operation_model("CreateCluster").input_shape.members["clusterName"].metadata

@@ -108,9 +108,9 @@ def fingerprint(template: Template, pcluster_version: str, base_image: str | Non
         payload["base_image"] = base_image
     if template.cluster.platform is Platform.pcs:  # a new PCS agent line or Slurm version re-bakes
         from pctl.pcs.image import fingerprint_payload
-        from pctl.pcs.limits import DEFAULT_SLURM_VERSION
+        from pctl.pcs.limits import slurm_version_of
 
-        payload |= fingerprint_payload(DEFAULT_SLURM_VERSION)
+        payload |= fingerprint_payload(slurm_version_of(template))
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 

@@ -130,12 +130,12 @@ def _pcs_steps(plan: Plan, t: Template, settings: CreateSettings) -> None:
                            f"security group, encrypted EFS for {volumes}, two /aws-pcs/ instance profiles scoped to "
                            "the template's buckets (compute; login, which alone reaches the binary cache), "
                            f"{len(groups)} launch templates (IMDSv2, encrypted root)"))
-    plan.steps.append(Step("ami", "image", f"AWS's PCS sample AMI for Slurm {limits.DEFAULT_SLURM_VERSION} "
+    plan.steps.append(Step("ami", "image", f"AWS's PCS sample AMI for Slurm {limits.slurm_version_of(t)} "
                            f"(found by name); Spack installs {plural(len(t.software.spack_packages), 'package')} on "
                            f"{t.software_mount} from the login node after boot", False))
     described = "; ".join(f"{g.name} ({'/'.join(g.instance_types)}, {g.min_count}-{g.max_count}"
                           + (f", {g.purchase_option}" if g.purchase_option != "ONDEMAND" else "") + ")" for g in groups)
     plan.steps.append(Step("cluster", "PCS cluster",
-                           f"create {settings.name} on AWS PCS: Slurm {limits.DEFAULT_SLURM_VERSION}, size "
+                           f"create {settings.name} on AWS PCS: Slurm {limits.slurm_version_of(t)}, size "
                            f"{limits.cluster_size(nodes) or 'too large'}, node groups {described}; "
                            f"{plural(len(t.compute.queues), 'queue')}"))

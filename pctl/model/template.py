@@ -66,6 +66,7 @@ class ClusterSection(Strict):
     platform: Platform = Field(Platform.parallelcluster, description="parallelcluster (default) or pcs.")
     os: OperatingSystem = Field("alinux2023", description="Operating system of every node.")  # type: ignore[valid-type]
     key_name: str | None = Field(None, description="EC2 key pair for SSH; else the global config's default.")
+    slurm_version: str | None = Field(None, description="platform: pcs only: the Slurm release PCS runs (24.11, 25.05, 25.11, 26.05; default 25.11). ParallelCluster ships the Slurm of its own release.")
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags for every AWS resource.")
 
 

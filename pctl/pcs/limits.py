@@ -9,6 +9,7 @@ against the installed model, so a botocore update that changes them fails a test
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Slurm versions PCS runs (the model's "Valid Values").
 SLURM_VERSIONS: tuple[str, ...] = ("24.11", "25.05", "25.11", "26.05")
@@ -16,6 +17,13 @@ SLURM_VERSIONS: tuple[str, ...] = ("24.11", "25.05", "25.11", "26.05")
 # AMIs release notes": aws-pcs-sample_ami-al2023-<arch>-slurm-25.11), so a template with no software
 # to bake gets an image PCS accepts.
 DEFAULT_SLURM_VERSION = "25.11"
+
+
+
+def slurm_version_of(t: Any) -> str:
+    """The Slurm release a PCS cluster of template ``t`` runs: ``cluster.slurm_version``, else the default."""
+    return t.cluster.slurm_version or DEFAULT_SLURM_VERSION
+
 
 # CreateCluster `size`: the most compute nodes a cluster of that size manages (model documentation).
 CLUSTER_SIZES: tuple[tuple[str, int], ...] = (("SMALL", 32), ("MEDIUM", 512), ("LARGE", 2048))

@@ -26,6 +26,22 @@ class PcsClusterNameValidator(Validator):
                              f"use at most {limits.CLUSTER_NAME_MAX} letters, digits or hyphens, a letter first")
 
 
+class SlurmVersionValidator(Validator):
+    """cluster.slurm_version: one of the releases PCS runs; ParallelCluster ignores it (it ships its own)."""
+
+    def check(self, t: Template) -> Iterator[Issue]:
+        version = t.cluster.slurm_version
+        if version is None:
+            return
+        path = ("cluster", "slurm_version")
+        if t.cluster.platform is not Platform.pcs:
+            yield self.issue(path, "ParallelCluster ships the Slurm of its own release: slurm_version is not used",
+                             "remove it, or use platform: pcs to choose the Slurm release", level=Level.WARNING)
+        elif version not in limits.SLURM_VERSIONS:
+            yield self.issue(path, f"PCS does not run Slurm {version!r}",
+                             "one of: " + ", ".join(limits.SLURM_VERSIONS) + " (quote it: \"25.05\", or YAML reads a number)")
+
+
 class PcsClusterSizeValidator(Validator):
     """Every node group's max_count, plus the login node, must fit the largest PCS cluster size."""
 
