@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -50,9 +51,16 @@ def _group_of(item) -> str:
         return "spack-cache"
     if file.startswith("tests/tier3/"):
         return "nodes"
-    if "headnode" in getattr(item, "fixturenames", ()):
+    if "headnode" in getattr(item, "fixturenames", ()) or file in _asks_for_headnode():
         return "headnode"
     return file
+
+
+@functools.cache
+def _asks_for_headnode() -> frozenset[str]:
+    """Test files that take the head node with request.getfixturevalue (invisible in fixturenames)."""
+    return frozenset(p.relative_to(REPO).as_posix() for p in (REPO / "tests").rglob("test_*.py")
+                     if 'getfixturevalue("headnode")' in p.read_text(errors="replace"))
 
 
 def pytest_configure(config):
