@@ -16,7 +16,8 @@ def cli() -> None:
 @click.argument("template")
 @click.option("--region", help="AWS region (default: cluster.region).")
 @click.option("--force", is_flag=True, help="Bake even when an image with the same fingerprint exists.")
-@click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=120, show_default=True)
+@click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=120, show_default=True,
+              help="Minutes to wait for the bake to finish.")
 @click.option("--subnet-id", help="Subnet for the builder instance; it needs the internet (public, or behind a NAT). "
                                   "Default: a subnet of the region's default VPC.")
 @click.option("-v", "--verbose", is_flag=True)
@@ -219,7 +220,8 @@ def permissions(image_id: str, region: str | None, as_json: bool) -> None:
 @click.option("--region", help="The image's region (default: $AWS_REGION / $AWS_DEFAULT_REGION).")
 @click.option("--kms-key-id", help="Customer managed KMS key for the copy (default: the account's EBS default key). "
                                    "Needed to share the copy with other accounts.")
-@click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=120, show_default=True)
+@click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=120, show_default=True,
+              help="Minutes to wait for each copy to become available.")
 @json_option("Print the copies as one JSON document (pctl.ami-copy/v1).")
 def copy(image_id: str, to_regions: tuple[str, ...], region: str | None, kms_key_id: str | None,
          timeout_minutes: int, as_json: bool) -> None:

@@ -12,7 +12,8 @@ from pctl.cli.output import emit_json, emit_record, json_flag, wants_json
 @click.option("--yes", is_flag=True, help="Do not ask: delete at once.")
 @click.option("--region", help="Override the region recorded in state.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until everything is gone.")
-@click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=60, show_default=True)
+@click.option("--timeout", "timeout_minutes", type=click.IntRange(1, 600), default=60, show_default=True,
+              help="Minutes to wait until everything is gone.")
 @click.option("--forget", is_flag=True,
               help="Only remove pctl's local entry, when pctl can show nothing of it is left in AWS "
               "(or it never made anything); lists what it could not check.")
