@@ -112,6 +112,11 @@ def test_no_region_anywhere_names_all_three_ways(home, capsys):
         assert "--region" in err and "pctl config set region" in err and "AWS_REGION" in err, err
 
 
+def test_a_misspelt_region_is_named_before_any_aws_call(capsys):
+    code, _, err = run(["cache", "list", "--region", "us-east-1x"], capsys)
+    assert code == 1 and "--region" in err and "did you mean 'us-east-1'" in err, err
+
+
 def test_region_comes_from_the_global_config(aws, home, capsys):
     ok(["config", "set", "region", "us-east-1"], capsys)
     out, err = ok(["cache", "list", "--json"], capsys)

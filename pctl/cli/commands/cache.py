@@ -29,12 +29,16 @@ def _bucket_option(ctx: click.Context, param: click.Parameter, value: str | None
 
 def _region(region: str | None) -> str:
     """--region, else the global config's region (pctl.config: $PCTL_REGION, $AWS_REGION and
-    $AWS_DEFAULT_REGION override the file there, as everywhere in pctl). ConfigError when none is set."""
-    if region:
-        return region
-    from pctl.config import load_config
+    $AWS_DEFAULT_REGION override the file there, as everywhere in pctl). ConfigError when none is set, or
+    for a region botocore does not know (a typo would otherwise surface as "could not reach AWS")."""
+    from pctl.config import CHECKS, HINTS, load_config
     from pctl.errors import ConfigError
 
+    if region:
+        problem = CHECKS["region"](region)
+        if problem:
+            raise ConfigError(f"--region: {problem}", HINTS["region"])
+        return region
     found = load_config().region
     if not found:
         raise ConfigError("no AWS region for the cache (it is one per account and region)",
