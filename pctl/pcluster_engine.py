@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pctl.errors import AwsError, ConfigError, PctlError, StateError
@@ -124,6 +125,54 @@ def _lib() -> Any:
     return lib
 
 
+_ACCESS = re.compile(r"Forbidden|AccessDenied|Access Denied|not authorized|UnauthorizedOperation|\b403\b", re.I)
+_BUCKET = re.compile(r"bucket '([^']+)'")
+# pcluster's API exceptions (pcluster.api.errors) whose message is about the config, and about a name taken.
+_CONFIG_REFUSALS = {"CreateClusterBadRequestException", "UpdateClusterBadRequestException", "ConfigValidationError"}
+
+
+def _log_file() -> str:
+    return os.environ.get("PCLUSTER_LOG_FILE") or "~/.pctl/pcluster-cli.log"
+
+
+def _refusal(kind: str, message: str, has_details: bool, text: str) -> PctlError:
+    """The error and the hint that fit what ParallelCluster refused; only config refusals point at fields.
+
+    `kind` is pcluster's exception class name ("" when only its response data is known); the hints say what
+    the refusal is and where its details are (pcluster's own log), never a cause the message does not give.
+    """
+    log = _log_file()
+    region = os.environ.get("AWS_DEFAULT_REGION", "REGION")
+    if has_details or kind in _CONFIG_REFUSALS:
+        return AwsError(text, "ParallelCluster's checks above refer to the config pctl renders from the template "
+                              "(`pctl render TEMPLATE` shows it): fix the template fields they name and re-run.")
+    bucket = _BUCKET.search(message)
+    where = f"its S3 bucket {bucket.group(1)}" if bucket else "its S3 bucket"
+    if _ACCESS.search(message):
+        if "s3 bucket" in message.lower():
+            return AwsError(text, f"AWS refused ParallelCluster access to {where} (the template is not the cause): "
+                                  "the credentials need ParallelCluster's S3 permissions on its "
+                                  f"parallelcluster-*-do-not-delete buckets; details in {log}. Re-run once they have them.")
+        return AwsError(text, "AWS refused one of ParallelCluster's calls (the template is not the cause): the "
+                              f"credentials lack a permission ParallelCluster needs; {log} names the call. "
+                              "Re-run once they have it.")
+    if "s3 bucket" in message.lower():
+        return AwsError(text, f"ParallelCluster could not set up {where}; {log} has the AWS error. Re-run once it is fixed.")
+    if kind == "NotFoundException" or "does not exist" in message or "not found" in message.lower():
+        return StateError(text, "Check the cluster name and region (pctl list).")
+    if kind == "ConflictException":
+        return AwsError(text, f"ParallelCluster already has a cluster or stack of this name (`pcluster list-clusters "
+                              f"--region {region}`): pick another --name, or delete that one first.")
+    if kind == "LimitExceededException":
+        return AwsError(text, "An AWS limit or quota named above was reached: raise it (Service Quotas) or free "
+                              "some, then re-run.")
+    if kind == "BadRequestException":
+        return AwsError(text, f"ParallelCluster rejected the request for the reason above ({log} has the details); "
+                              "fix what it names and re-run.")
+    return AwsError(text, f"ParallelCluster failed on its side; {log} has the details. Re-run once the cause is "
+                          "fixed (a passing AWS error goes away on a re-run).")
+
+
 def _to_pctl_error(exc: BaseException, doing: str) -> PctlError:
     """pcluster raises APIOperationException (with a data dict), ParameterException, or its API errors."""
     if isinstance(exc, PctlError):
@@ -147,21 +196,26 @@ def _to_pctl_error(exc: BaseException, doing: str) -> PctlError:
         text = f"ParallelCluster refused while {doing}: {message}"
         if lines:
             text += "\n" + "\n".join(lines)
-        if "does not exist" in message or "not found" in message.lower():
-            return StateError(text, "Check the cluster name and region (pctl list).")
-        return AwsError(text, "Fix the reported fields in the template and re-run.")
+        kind = type(exc).__name__ if content is not None else ""
+        return _refusal(kind, str(message), bool(lines), text)
     from pctl.aws.errors import to_pctl_error
 
     return to_pctl_error(exc, doing)
 
 
-def create_cluster(name: str, config_text: str, region: str, *, suppress: bool = True) -> dict:
+def create_cluster(name: str, config_text: str, region: str, *, suppress: bool = True,
+                   notice: Callable[[str], None] | None = None) -> dict:
     """Start creating the cluster's CloudFormation stack (returns at once; poll with describe_cluster).
 
     ``suppress`` passes pcluster's two launch-template dry-run validators as suppressed, exactly as tier 2
-    does; all other validators run and block the create at ERROR level.
+    does; all other validators run and block the create at ERROR level. ``notice`` gets each text line the
+    CDK's Node.js process printed (e.g. its Node.js end-of-life warning, see pctl.cdk_output), once, after
+    the call (also when it fails); without it they go to the `pctl.pcluster` logger as warnings.
     """
-    with _region(region):
+    from pctl import cdk_output
+
+    cdk_output.install()
+    with _region(region), _cdk_notices(notice):
         _reset_caches()
         try:
             return _lib().create_cluster(
@@ -174,6 +228,25 @@ def create_cluster(name: str, config_text: str, region: str, *, suppress: bool =
             )
         except Exception as exc:
             raise _to_pctl_error(exc, f"creating cluster {name}") from exc
+
+
+@contextlib.contextmanager
+def _cdk_notices(notice: Callable[[str], None] | None) -> Iterator[None]:
+    """Hand the CDK's queued output lines to `notice` when the block ends, however it ends."""
+    from pctl import cdk_output
+
+    try:
+        yield
+    finally:
+        lines = cdk_output.drain()
+        if notice is None:
+            import logging
+
+            logger = logging.getLogger("pctl.pcluster")
+            notice = logger.warning
+        for line in lines:
+            with contextlib.suppress(Exception):  # a notice must never hide the create's own outcome
+                notice(f"ParallelCluster's CDK (Node.js) says: {line}")
 
 
 def describe_cluster(name: str, region: str) -> dict:

@@ -84,7 +84,7 @@ def create(name: str, config_text: str, region: str) -> str:
         raise ClusterFailed(f"a cluster named {name} already exists in {region} with status {status}",
                             f"delete it first (`pctl delete {name}`) or pick another --name")
     log(f"creating cluster {name} with ParallelCluster (this takes 10-20 minutes)")
-    pcluster_engine.create_cluster(name, config_text, region)
+    pcluster_engine.create_cluster(name, config_text, region, notice=log)  # the CDK's Node.js warnings, as text
     return "CREATE_IN_PROGRESS"
 
 
