@@ -23,8 +23,8 @@ def _bucket_option(ctx: click.Context, param: click.Parameter, value: str | None
         return user_bucket(value if value.startswith("s3://") else f"s3://{value}")
     except ValueError as exc:
         raise click.BadParameter(f"{value!r}: {exc}. Give the bucket's name, e.g. --bucket my-lab-cache or "
-                                 "--bucket s3://my-lab-cache (lowercase letters, digits, '.' and '-'), "
-                                 "or leave it out for pctl's bucket.", ctx=ctx, param=param) from exc
+                                 "--bucket s3://my-lab-cache, or leave it out for pctl's bucket.",
+                                 ctx=ctx, param=param) from exc
 
 
 def _region(region: str | None) -> str:
