@@ -16,6 +16,7 @@ from prefect import flow
 
 from flows._run import announce, namer
 from pctl.requests import CacheWarmRequest
+from pctl.words import plural
 from tasks._common import log
 
 
@@ -34,8 +35,9 @@ def warm_cache(request: CacheWarmRequest) -> dict[str, Any]:
     bucket = _bucket(region)
     where = cache_bucket_for(template.software.binary_cache, bucket)
     if where:
-        log(f"warming the binary cache s3://{where}/spack-cache/ with {len(template.software.spack_packages)} "
-            f"specs of {source} (a builder instance; this takes as long as the builds)")
+        specs = plural(len(template.software.spack_packages), "spec")
+        log(f"warming the binary cache s3://{where}/spack-cache/ with {specs} of {source} "
+            "(a builder instance; this takes as long as the builds)")
     result = cache.warm(template, region, bucket, request.timeout_minutes, request.subnet_id)
     log(f"cache warm for {template.cluster.name}: done in {result['seconds']} s (builder {result['builder']}, terminated)")
     return {**result, "bucket": where, "region": region}

@@ -41,12 +41,28 @@ class TemplateSource(BaseModel):
         p: Path = resolve(self.path or "")
         try:
             return p.read_text(encoding="utf-8"), str(p)
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            raise _not_text(p) from None
+        except OSError as exc:
             from pctl.errors import ConfigError
 
-            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            why = exc.strerror or str(exc)
             raise ConfigError(f"cannot read template {self.path}: {why}",
                               "give a template file, or a library name from `pctl templates list`") from None
+
+
+def _not_text(p: Path) -> Exception:
+    """A template file that is not UTF-8 text: the error `pctl validate` reports for it (pctl.model.loader's
+    issue: FILE:LINE:COLUMN of the first bad byte, and its hint), as a ConfigError."""
+    from pctl.errors import ConfigError
+    from pctl.model.loader import load_file
+
+    issues = [i for i in load_file(p).issues if i.code == "not_text"]
+    if not issues:  # the file changed since it was read
+        return ConfigError(f"cannot read template {p}: it is not UTF-8 text",
+                           "a template is YAML text: save it as UTF-8 (plain text) in your editor")
+    issue = issues[0]
+    return ConfigError(f"{p}:{issue.line}:{issue.column}: {issue.message}", issue.hint)
 
 
 class CreateRequest(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from pctl.words import plural
 from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, AWS_TAGS, forget, log, transient_failure
 
 
@@ -52,7 +53,7 @@ def upload(name: str, region: str, bucket: str, prefix: str, files: dict[str, st
     from pctl.aws.session import make_session
 
     urls = upload_texts(make_session(region), bucket, prefix, files)
-    log(f"uploaded {len(urls)} files to s3://{bucket}/{prefix}/")
+    log(f"uploaded {plural(len(urls), 'file')} to s3://{bucket}/{prefix}/")
     return urls
 
 

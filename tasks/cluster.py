@@ -16,6 +16,7 @@ from pctl.errors import AwsError, PctlError
 from pctl.lifecycle.pcluster_view import describe
 from pctl.lifecycle.pcluster_view import failures_of as _failures
 from pctl.lifecycle.pcluster_view import status_of as _status
+from pctl.words import plural
 from tasks._common import (
     AWS_RETRIES,
     AWS_RETRY_DELAYS,
@@ -108,7 +109,7 @@ def wait_created(name: str, region: str, timeout_minutes: int) -> dict[str, Any]
                                 "the CloudFormation events say more: `pcluster get-cluster-stack-events "
                                 f"--cluster-name {name} --region {region}`")
         if time.monotonic() >= deadline:
-            raise AwsError(f"cluster {name} is still {status} after {timeout_minutes} minutes",
+            raise AwsError(f"cluster {name} is still {status} after {plural(timeout_minutes, 'minute')}",
                            "raise --timeout, or check the stack in the CloudFormation console")
         time.sleep(poll_seconds(15))
 
@@ -140,7 +141,7 @@ def delete(name: str, region: str, timeout_minutes: int = 60, wait: bool = True)
             raise ClusterFailed(f"ParallelCluster could not delete {name} (DELETE_FAILED)",
                                 "see the CloudFormation stack events; then `pctl delete` again")
         if time.monotonic() >= deadline:
-            raise AwsError(f"cluster {name} is still {status} after {timeout_minutes} minutes",
+            raise AwsError(f"cluster {name} is still {status} after {plural(timeout_minutes, 'minute')}",
                            f"`pctl delete {name}` again later; it resumes")
         time.sleep(poll_seconds(15))
 
@@ -175,7 +176,8 @@ def record_host_keys(name: str, region: str, info: dict[str, Any], attempts: int
 
     state.update(name, _record)
     if fingerprints:
-        log(f"head node {instance_id}: recorded {len(fingerprints)} SSH host key fingerprints from its console output")
+        log(f"head node {instance_id}: recorded {plural(len(fingerprints), 'SSH host key fingerprint')} from its "
+            "console output")
     else:
         log(f"head node {instance_id}: no SSH host key fingerprints in its console output; `pctl verify {name}` "
             "will need --fingerprint (see `aws ec2 get-console-output`) or --accept-new-host-key")

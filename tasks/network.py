@@ -7,6 +7,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from pctl.words import plural
 from tasks._common import (
     AWS_RETRIES,
     AWS_RETRY_DELAYS,
@@ -60,7 +61,7 @@ def teardown(name: str, region: str, timeout_minutes: int = 30) -> list[str]:
     if not resources:
         log("network: nothing to delete")
         return []
-    log(f"network: deleting {len(resources)} resources")
+    log(f"network: deleting {plural(len(resources), 'resource')}")
     deleted = delete_and_forget(session, name, resources, timeout_minutes)
-    log(f"network deleted ({len(deleted)} resources)")
+    log(f"network deleted ({plural(len(deleted), 'resource')})")
     return [r.id for r in deleted]

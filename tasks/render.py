@@ -8,6 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from pctl.model.template import Template
+from pctl.words import plural
 from tasks._common import log
 
 
@@ -50,6 +51,6 @@ def render_cluster(
     if write:
         out = rendered_dir(name)
         rendered.write(out)
-        log(f"rendered {len(rendered.files)} files to {out}"
-            + (f" ({len(rendered.placeholders)} placeholders)" if rendered.placeholders else ""))
+        log(f"rendered {plural(len(rendered.files), 'file')} to {out}"
+            + (f" ({plural(len(rendered.placeholders), 'placeholder')})" if rendered.placeholders else ""))
     return rendered

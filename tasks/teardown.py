@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from pctl.words import plural
 from tasks._common import (
     AWS_RETRIES,
     AWS_RETRY_DELAYS,
@@ -33,7 +34,7 @@ def delete_leftovers(name: str, region: str, timeout_minutes: int = 15) -> list[
         log(f"could not list builder roles tagged for {name}: {str(exc).splitlines()[0]}")
     if not leftovers:
         return []
-    log(f"deleting {len(leftovers)} leftover resources: {', '.join(str(r) for r in leftovers)}")
+    log(f"deleting {plural(len(leftovers), 'leftover resource')}: {', '.join(str(r) for r in leftovers)}")
     deleted = delete_and_forget(session, name, leftovers, timeout_minutes)
     return [r.id for r in deleted]
 

@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -186,3 +188,105 @@ def test_real_create_under_moto_bucket_forbidden(pcluster_world):
     assert "Unable to initialize s3 bucket" in str(info.value) and "Forbidden" in str(info.value)
     assert "field" not in info.value.hint and "S3 bucket parallelcluster-" in info.value.hint
     assert os.environ["PCLUSTER_LOG_FILE"] in info.value.hint
+
+
+# ---- 3. a binary template, through the create path ------------------------------------------------
+
+BINARY = b"cluster:\n  name: demo\n  region: us-east-1\n  os: \xf0\x28\x8c\xbc\x00\x01 rest\n"
+
+
+def _cli_env(tmp_path) -> dict[str, str]:
+    env = {**os.environ, "PCTL_HOME": str(tmp_path / "home"), "AWS_ENDPOINT_URL": "https://127.0.0.1:9",
+           "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
+    env.pop("PCTL_DEBUG", None)
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def test_template_source_reports_a_binary_file_as_validate_does(tmp_path):
+    from pctl.errors import ConfigError
+    from pctl.model.loader import load_file
+    from pctl.requests import TemplateSource
+
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(BINARY)
+    issue = load_file(path).issues[0]  # what `pctl validate` reports
+    with pytest.raises(ConfigError) as info:
+        TemplateSource(path=str(path)).resolve()
+    assert str(info.value) == f"{path}:4:7: this is not a UTF-8 text file (byte 0xf0 cannot be read as text)"
+    assert (issue.line, issue.column, issue.message) == (4, 7, str(info.value).split(": ", 1)[1])
+    assert info.value.hint == issue.hint and "UTF-8" in info.value.hint
+    assert "codec" not in str(info.value)
+
+
+@pytest.mark.parametrize("argv", [["-m", "pctl", "create", "binary.yaml", "--dry-run"],
+                                  ["-m", "flows.create", "binary.yaml", "--dry-run"]])
+def test_create_of_a_binary_file_says_what_validate_says(tmp_path, argv):
+    """Real processes, as a user starts them (AWS points at a closed port; nothing may reach it)."""
+    (tmp_path / "binary.yaml").write_bytes(BINARY)
+    env = _cli_env(tmp_path)
+    run = lambda args: subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True,  # noqa: E731
+                                      text=True, timeout=120, stdin=subprocess.DEVNULL)
+    validate = run(["-m", "pctl", "validate", "binary.yaml"])
+    create = run(argv)
+    assert create.returncode == 1 and "Traceback" not in create.stderr and "codec" not in create.stderr
+    wanted = "binary.yaml:4:7: this is not a UTF-8 text file (byte 0xf0 cannot be read as text)"
+    assert create.stderr.splitlines()[0] == f"pctl: error: {wanted}"
+    assert "binary.yaml:4:7: error: this is not a UTF-8 text file (byte 0xf0 cannot be read as text)" in validate.stdout + validate.stderr
+    hint = next(line for line in (validate.stdout + validate.stderr).splitlines() if "hint:" in line).split("hint: ")[1]
+    assert create.stderr.splitlines()[1] == f"  hint: {hint}"
+
+
+# ---- 4. counts in task and flow messages ----------------------------------------------------------
+
+# Files the lead edits this session (2026-11-30): their counts are left for the lead (see notes/H15.md).
+NOT_MINE = {"flows/create.py", "flows/pcs.py", "tasks/pcs.py"}
+_COUNT_NOUN = re.compile(r"\{(?:len\([^{}]*\)|(?:\w+_)?(?:minutes|seconds|count))\}\s+(?:[\w-]+\s+){0,3}?[A-Za-z]+s\b")
+
+
+def _plural_slips(path) -> list[str]:
+    """f-strings of a module that put a count before a plural noun without pctl.words.plural."""
+    tree = ast.parse(path.read_text())
+    slips = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):  # adjacent f"..." "..." pieces are one JoinedStr
+            text = "".join(v.value if isinstance(v, ast.Constant) else "{" + ast.unparse(v.value) + "}"
+                           for v in node.values)
+            slips += [f"{path.name}:{node.lineno}: {m.group(0)}" for m in _COUNT_NOUN.finditer(text)]
+    return slips
+
+
+def test_the_slip_finder_finds_slips(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text('log(f"deleting {len(x)} leftover resources: "\n    f"{y}")\nlog(f"{plural(len(x), \'file\')}")\n'
+                      'raise E(f"still running after {timeout_minutes} minutes")\n')
+    assert _plural_slips(sample) == ["sample.py:1: {len(x)} leftover resources",
+                                     "sample.py:4: {timeout_minutes} minutes"]
+
+
+def test_task_and_flow_messages_count_with_plural():
+    files = sorted([*REPO.glob("tasks/*.py"), *REPO.glob("flows/*.py")])
+    slips = [s for f in files if str(f.relative_to(REPO)) not in NOT_MINE for s in _plural_slips(f)]
+    assert not slips, "use pctl.words.plural for these counts:\n" + "\n".join(slips)
+
+
+def test_one_leftover_is_one_resource(aws, tmp_path, monkeypatch):
+    """The delete's leftover sweep (tasks.teardown, run as its plain function) under moto, with one
+    recorded IAM policy: the log line counts it as one resource."""
+    import json
+
+    from pctl import state
+    from pctl.lifecycle import progress
+    from tasks.teardown import delete_leftovers
+
+    monkeypatch.setenv("PCTL_HOME", str(tmp_path / "home"))
+    arn = aws.client("iam").create_policy(PolicyName="pctl-one-spack-cache", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                  "Resource": "arn:aws:s3:::b/*"}]}))["Policy"]["Arn"]
+    st = state.ClusterState(name="one", region="us-east-1")
+    st.add_resource("iam_policy", arn, "us-east-1")
+    state.save(st)
+    lines: list[str] = []
+    with progress.listening(lines.append):
+        assert delete_leftovers.fn("one", "us-east-1") == [arn]
+    assert f"deleting 1 leftover resource: iam_policy {arn} (us-east-1)" in lines, lines

@@ -76,7 +76,8 @@ def check_template(text: str, source: str) -> tuple[Template, list[str]]:
 
     report, loaded = validate_text(text, source)
     if not report.ok() or loaded.template is None:
-        n = len(report.errors)
-        raise ValidationFailed(f"{source} is invalid ({n} error{'' if n == 1 else 's'}):\n{report.render()}",
+        from pctl.words import plural
+
+        raise ValidationFailed(f"{source} is invalid ({plural(len(report.errors), 'error')}):\n{report.render()}",
                                f"fix the lines above, then `pctl validate {source}`")
     return loaded.template, [issue.render(source) for issue in report.warnings]
