@@ -66,7 +66,7 @@ def bucket_access(t: Template, bucket: str, prefix: str) -> list[dict[str, Any]]
 def create_pcs(template: Template, settings: Any, source: str, request: CreateRequest, text: str) -> dict[str, Any]:
     import json
 
-    from flows.create import _begin, _cache_bucket, _fail, bake_step
+    from flows.create import _begin, _cache_bucket, _fail, bake_step, owner_tag
     from pctl import instance_types
     from pctl.lifecycle import keypair
     from pctl.lifecycle.status import refuse_existing
@@ -92,7 +92,11 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
         step = "start"
         try:
             st = _begin(settings, source, rollback, template, text, key_name)
-            state.update(name, lambda s: setattr(s, "platform", "pcs"))
+            def _pcs(s: state.ClusterState) -> None:
+                s.platform = "pcs"
+                s.pcs_cluster_requested = bool(s.pcs_cluster_requested)  # a resume keeps True
+
+            state.update(name, _pcs)
             if pf.key_to_create:
                 step = "key pair"
                 undo.push(f"key pair {key_name}", key_tasks.delete, name, region)
@@ -141,7 +145,7 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
             step = "render"
             rendered = render_cluster(template, name, subnet_id=subnets[0], key_name=settings.key_name,
                                       ssh_allowed_cidr=settings.ssh_allowed_cidr, scripts_s3_prefix=bucket["url"],
-                                      extra_tags={CLUSTER_TAG: name})
+                                      extra_tags={CLUSTER_TAG: name, **owner_tag()})
             plan = json.loads(rendered.files["pcs/plan.json"])
             step = "bootstrap upload"
             bootstrap.upload(name, region, bucket["bucket"], bucket["prefix"], rendered.scripts)
@@ -153,9 +157,10 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
                 ssh_cidr=settings.ssh_allowed_cidr or template.networking.vpc_cidr,
                 shared=shared_volumes(template), buckets=bucket_access(template, bucket["bucket"], bucket["prefix"]),
                 scripts_url=bucket["url"], architecture=instance_types.architecture(template.compute.head_node) or "x86_64",
-                key_name=key_name, image_id=image_id, tags={**template.cluster.tags}, cache=cache)
+                key_name=key_name, image_id=image_id, tags={**template.cluster.tags, **owner_tag()}, cache=cache)
 
             step = "PCS cluster"
+            state.update(name, lambda s: setattr(s, "pcs_cluster_requested", True))  # write-ahead
             out = pcs.apply(name, region, plan, refs, request.timeout_minutes)
             step = "login node"
             pcs.record_login_node(name, region)

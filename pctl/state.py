@@ -71,6 +71,9 @@ class ClusterState(BaseModel):
     name: str
     region: str
     platform: str = "parallelcluster"  # or "pcs": which engine create, status and delete drive
+    # PCS only, written before CreateCluster is sent: False means pctl never asked PCS for a cluster, so a
+    # teardown needs no PCS call (None: not known, e.g. an older state: ask PCS).
+    pcs_cluster_requested: bool | None = None
     container_images: dict[str, str] = Field(default_factory=dict)  # container name -> the image it runs (by digest)
     template_source: str = ""
     template_hash: str = ""

@@ -152,6 +152,7 @@ def status(name: str, region: str) -> dict[str, Any] | None:
 def delete(name: str, region: str, timeout_minutes: int = 60) -> list[str]:
     """Queues, node groups, the PCS cluster, then launch templates, profile, security group and the EFS
     pctl made (found by name and tag, so a crash before state was saved leaks nothing)."""
+    from pctl import state
     from pctl.aws.session import client
     from pctl.pcs import nodes, storage
     from pctl.pcs.executor import Executor
@@ -159,8 +160,15 @@ def delete(name: str, region: str, timeout_minutes: int = 60) -> list[str]:
     from pctl.pcs.plan import pcs_name
 
     session = _session(region)
-    ex = Executor(pcs_client(session), poll_seconds=poll_seconds(15), timeout=timeout_minutes * 60, log=log)
-    done = ex.delete(pcs_name(name, CLUSTER_NAME_MAX))
+    st = state.load(name)
+    if st is not None and st.pcs_cluster_requested is False:
+        # pctl never sent CreateCluster (written ahead in state): nothing to ask PCS, which may not even answer
+        # (no pcs:* permission, a region without PCS); the node resources below still go.
+        log(f"no PCS cluster was ever requested for {name}: deleting its node resources only")
+        done: list[str] = []
+    else:
+        ex = Executor(pcs_client(session), poll_seconds=poll_seconds(15), timeout=timeout_minutes * 60, log=log)
+        done = ex.delete(pcs_name(name, CLUSTER_NAME_MAX))
     done += [f"EFS {fs}" for fs in storage.delete_efs(client(session, "efs"), name, poll=poll_seconds())]
     done += nodes.delete_node_resources(client(session, "ec2"), client(session, "iam"), name)
     log(f"PCS: deleted {len(done)} resources" + (f": {', '.join(done)}" if done else ""))

@@ -64,6 +64,7 @@ def left_in_aws() -> dict[str, list[str]]:
         "launch_templates": [t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]],
         "efs": [f["FileSystemId"] for f in boto3.client("efs").describe_file_systems()["FileSystems"]],
         "profiles": [p["InstanceProfileName"] for p in boto3.client("iam").list_instance_profiles()["InstanceProfiles"]],
+        "roles": [r["RoleName"] for r in boto3.client("iam").list_roles(PathPrefix="/aws-pcs/")["Roles"]],
         "instances": [i["InstanceId"] for r in ec2.describe_instances(Filters=tag)["Reservations"]
                       for i in r["Instances"] if i["State"]["Name"] != "terminated"],
         "objects": [o["Key"] for b in boto3.client("s3").list_buckets()["Buckets"]
@@ -121,6 +122,50 @@ def test_failure_at_the_node_group_step_rolls_back_to_nothing(world):
     assert world.left() == 0
     assert left_in_aws() == {}
     assert state.get("pcsflow").status == state.Status.ROLLED_BACK
+
+
+def _no_sample_ami(monkeypatch):
+    import pctl.pcs.image
+    from pctl.errors import AwsError
+
+    def missing(*_a, **_k):
+        raise AwsError("no AWS PCS sample AMI for Slurm 25.11 in us-east-1")
+
+    monkeypatch.setattr(pctl.pcs.image, "find_sample_ami", missing)
+
+
+def test_a_failure_before_pcs_was_asked_rolls_back_without_pcs(world, monkeypatch):
+    """H13's case: the image step fails before CreateCluster, in an account where PCS refuses every call
+    (no pcs:* permission). pctl never requested a cluster (written ahead in state), so the rollback asks PCS
+    nothing and removes the node resources it made: EFS, roles, profiles, security group."""
+    from flows.create import create_cluster
+
+    _no_sample_ami(monkeypatch)
+    world.deny_all = True
+    with pytest.raises(PctlError, match="PCS node resources") as err:
+        create_cluster(request())
+    assert "COULD NOT" not in str(err.value)
+    assert sum(world.calls.values()) == 0
+    assert left_in_aws() == {}
+    assert state.get("pcsflow").status == state.Status.ROLLED_BACK
+
+
+def test_from_tags_finds_what_a_lost_pcs_state_left(world, monkeypatch):
+    """The state file is gone after a failed create with rollback off: --from-tags finds the EFS, the two
+    /aws-pcs/ roles and profiles and the security group by their tags and this installation's owner id."""
+    from flows.create import create_cluster
+    from pctl.aws.tagged import delete_from_tags
+
+    _no_sample_ami(monkeypatch)
+    with pytest.raises(PctlError):
+        create_cluster(request(rollback=False))
+    assert {"efs", "roles", "profiles", "sgs"} <= set(left_in_aws())
+    state.remove("pcsflow")
+    said: list[str] = []
+    gone = delete_from_tags("pcsflow", "us-east-1", confirm=None, say=said.append, timeout_s=30, poll_s=0.05)
+    kinds = {line.split()[0] for line in gone}
+    assert {"efs", "iam_role", "instance_profile", "security_group"} <= kinds, gone
+    assert left_in_aws() == {}, said
 
 
 def test_resume_after_a_failure_with_rollback_off_creates_only_what_is_missing(world):

@@ -219,6 +219,34 @@ def _iam_policy(session: boto3.Session, r: Resource, *, wait: bool, timeout_s: f
     return False
 
 
+def _launch_template(session: boto3.Session, r: Resource, *, wait: bool, timeout_s: float, poll_s: float) -> bool:
+    ec2 = client(session, "ec2")
+    try:
+        ec2.delete_launch_template(LaunchTemplateId=r.id)
+    except Exception as exc:
+        if is_not_found(exc) or "NotFound" in (error_code(exc) or ""):
+            return True
+        raise
+    return False
+
+
+def _efs(session: boto3.Session, r: Resource, *, wait: bool, timeout_s: float, poll_s: float) -> bool:
+    """An EFS pctl made for a PCS cluster: its mount targets (waited until gone), then the file system."""
+    efs = client(session, "efs")
+    try:
+        targets = efs.describe_mount_targets(FileSystemId=r.id)["MountTargets"]
+    except Exception as exc:
+        if is_not_found(exc) or error_code(exc) == "FileSystemNotFound":
+            return True
+        raise
+    for target in targets:
+        efs.delete_mount_target(MountTargetId=target["MountTargetId"])
+    wait_until(lambda: not efs.describe_mount_targets(FileSystemId=r.id)["MountTargets"], timeout_s=timeout_s,
+               poll_s=poll_s, what=f"the mount targets of {r.id} to go")
+    efs.delete_file_system(FileSystemId=r.id)
+    return False
+
+
 def _bucket_objects(session: boto3.Session, r: Resource, *, wait: bool, timeout_s: float, poll_s: float) -> bool:
     from pctl.aws.bucket import delete_prefix
 
@@ -236,6 +264,8 @@ def _bucket(session: boto3.Session, r: Resource, *, wait: bool, timeout_s: float
 
 DELETERS: dict[str, Deleter] = {
     "instance": _instance,
+    "efs": _efs,
+    "launch_template": _launch_template,
     "nat_gateway": _nat_gateway,
     "eip": _eip,
     "igw": _igw,

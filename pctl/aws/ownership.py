@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 OWNER_TAG = "pctl:owner"
 CLAIM_PREFIX = "/pctl/claims"
 EC2_KINDS = ("instance", "nat_gateway", "eip", "igw", "subnet", "route_table", "security_group", "vpc", "image",
-             "snapshot")
+             "snapshot", "launch_template")
 
 
 class ForeignResource(AwsError):
@@ -159,6 +159,9 @@ def owners(session: boto3.Session, resources: Iterable[Resource]) -> dict[Resour
             elif r.kind == "instance_profile":
                 profile = iam.get_instance_profile(InstanceProfileName=r.id)["InstanceProfile"]
                 out[r] = tag_dict(profile.get("Tags")).get(OWNER_TAG)
+            elif r.kind == "efs":
+                fs = client(session, "efs", r.region).describe_file_systems(FileSystemId=r.id)["FileSystems"][0]
+                out[r] = tag_dict(fs.get("Tags")).get(OWNER_TAG)
             elif r.kind == "iam_policy":
                 out[r] = tag_dict(iam.list_policy_tags(PolicyArn=r.id)["Tags"]).get(OWNER_TAG)
             elif r.kind == "bucket":

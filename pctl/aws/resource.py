@@ -8,6 +8,8 @@ from typing import Any
 # Every kind pctl creates or deletes, in the order delete_resources removes them (dependents first).
 KINDS = (
     "instance",
+    "efs",  # a PCS cluster's shared file system (mount targets first); before the security group they use
+    "launch_template",  # a PCS node group's
     "nat_gateway",
     "eip",
     "igw",

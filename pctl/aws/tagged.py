@@ -83,28 +83,43 @@ def _ec2(session: boto3.Session, cluster: str) -> list[tuple[Resource, str | Non
         add("vpc", v["VpcId"], v.get("Tags"))
     for img in ec2.describe_images(Owners=["self"], Filters=tag)["Images"]:
         add("image", img["ImageId"], img.get("Tags"))
+    for lt in ec2.describe_launch_templates(Filters=tag)["LaunchTemplates"]:  # a PCS cluster's node groups
+        add("launch_template", lt["LaunchTemplateId"], lt.get("Tags"))
+    return found
+
+
+def _efs(session: boto3.Session, cluster: str) -> list[tuple[Resource, str | None]]:
+    """The EFS file systems pctl made for a PCS cluster (its creation token and tag; never a user's own)."""
+    efs = client(session, "efs")
+    found = []
+    for fs in efs.describe_file_systems()["FileSystems"]:
+        tags = tag_dict(fs.get("Tags"))
+        if tags.get(CLUSTER_TAG) == cluster and fs.get("CreationToken", "").startswith(f"pctl-{cluster}-"):
+            found.append((Resource("efs", fs["FileSystemId"], session.region_name), tags.get(OWNER_TAG)))
     return found
 
 
 def _iam(session: boto3.Session, cluster: str) -> list[tuple[Resource, str | None]]:
     from pctl.aws.iam import PATH
+    from pctl.pcs.limits import ROLE_PATH as PCS_ROLE_PATH
 
     iam = client(session, "iam")
     region = session.region_name
     found: list[tuple[Resource, str | None]] = []
-    for page in iam.get_paginator("list_roles").paginate(PathPrefix=PATH):
-        for role in page["Roles"]:
-            tags = tag_dict(iam.list_role_tags(RoleName=role["RoleName"])["Tags"])
-            if tags.get(CLUSTER_TAG) != cluster:
-                continue
-            owner = tags.get(OWNER_TAG)
-            try:
-                iam.get_instance_profile(InstanceProfileName=role["RoleName"])
-                found.append((Resource("instance_profile", role["RoleName"], region), owner))
-            except Exception as exc:
-                if not is_not_found(exc):
-                    raise
-            found.append((Resource("iam_role", role["RoleName"], region), owner))
+    roles = [r for path in (PATH, PCS_ROLE_PATH)  # the bake builders' and a PCS cluster's node roles
+             for page in iam.get_paginator("list_roles").paginate(PathPrefix=path) for r in page["Roles"]]
+    for role in roles:
+        tags = tag_dict(iam.list_role_tags(RoleName=role["RoleName"])["Tags"])
+        if tags.get(CLUSTER_TAG) != cluster:
+            continue
+        owner = tags.get(OWNER_TAG)
+        try:
+            iam.get_instance_profile(InstanceProfileName=role["RoleName"])
+            found.append((Resource("instance_profile", role["RoleName"], region), owner))
+        except Exception as exc:
+            if not is_not_found(exc):
+                raise
+        found.append((Resource("iam_role", role["RoleName"], region), owner))
     from pctl.cache.access import CLUSTER_POLICY_PATH
 
     for page in iam.get_paginator("list_policies").paginate(Scope="Local", PathPrefix=CLUSTER_POLICY_PATH):
@@ -135,7 +150,7 @@ def find_tagged(session: boto3.Session, cluster: str, owner: str) -> Tagged:
 
     out = Tagged(cluster, owner)
     try:
-        for res, who in _ec2(session, cluster) + _iam(session, cluster):
+        for res, who in _ec2(session, cluster) + _efs(session, cluster) + _iam(session, cluster):
             if who != owner:
                 out.theirs[res] = who
             elif res.kind == "image":
