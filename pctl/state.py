@@ -202,7 +202,10 @@ def load(name: str) -> ClusterState | None:
 def get(name: str) -> ClusterState:
     state = load(name)
     if state is None:
-        raise NotFound(f"no cluster named {name!r} in {state_dir()}", "`pctl list` shows the clusters pctl knows")
+        raise NotFound(f"no cluster named {name!r} in {state_dir()}",
+                       f"`pctl list` shows the clusters pctl knows; if {name}'s local state is lost while its AWS "
+                       f"resources remain, `pctl delete {name} --from-tags --region REGION` finds and deletes them "
+                       "by their tags")
     return state
 
 

@@ -290,3 +290,18 @@ def test_one_leftover_is_one_resource(aws, tmp_path, monkeypatch):
     with progress.listening(lines.append):
         assert delete_leftovers.fn("one", "us-east-1") == [arn]
     assert f"deleting 1 leftover resource: iam_policy {arn} (us-east-1)" in lines, lines
+
+
+# ---- 5. no cluster of that name: the way to resources whose local state is gone ---------------------
+
+
+@pytest.mark.parametrize("argv", [["-m", "pctl", "status", "ghost"], ["-m", "pctl", "delete", "ghost", "--yes"],
+                                  ["-m", "flows.delete", "ghost", "--yes"]])
+def test_no_cluster_hint_names_from_tags(tmp_path, argv):
+    run = subprocess.run([sys.executable, *argv], cwd=tmp_path, env=_cli_env(tmp_path), capture_output=True,
+                         text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert run.returncode == 1
+    message, hint = run.stderr.strip().splitlines()
+    assert message.startswith("pctl: error: no cluster named 'ghost'")
+    assert hint.startswith("  hint: `pctl list` shows the clusters pctl knows")
+    assert "`pctl delete ghost --from-tags --region REGION`" in hint and "local state is lost" in hint
