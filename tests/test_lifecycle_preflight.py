@@ -151,7 +151,7 @@ def test_cache_check_needs_a_key_or_gpg_and_the_named_bucket(aws, monkeypatch):
     from pctl.cache import keys
 
     check = pf.cache_check(aws, _template())
-    assert check.outcome == "passed" and "signing key is made now" in check.detail
+    assert check.outcome == "passed" and "the create makes the account's first signing key" in check.detail
     monkeypatch.setattr(keys, "gpg_program", lambda: None)  # a machine without GnuPG, and no key yet
     check = pf.cache_check(aws, _template())
     assert check.outcome == "failed" and "gpg" in check.detail and "binary_cache: false" in check.hint

@@ -22,7 +22,7 @@ compute:
 software: {spack_packages: [zlib]}
 networking: {ssh_allowed_cidr: 203.0.113.0/24}
 """
-WARNINGS = ("PCS has no head node to share an EBS volume", "PCS has no head node (AWS runs the Slurm controller)",
+WARNINGS = ("PCS has no head node to share an EBS volume",
             "queue 'cpu' becomes 2 compute resources")
 
 
@@ -50,3 +50,4 @@ def test_each_pcs_warning_is_printed_once(prefect_server, tmp_path, monkeypatch,
     # PCS words, not ParallelCluster's: the file to review is the PCS plan, the stand-in is PCS's subnet
     assert "pcs/plan.json" in both and "cluster-config.yaml" not in both
     assert "HeadNode subnet" not in both
+    assert "the login node accepts SSH" in both and "the head node accepts SSH" not in both

@@ -173,7 +173,12 @@ def test_pcs_validation_names_what_pcs_cannot_do():
     report, _ = validate_text(json.dumps(data))
     by_code = {(i.code, i.level.value if hasattr(i.level, "value") else str(i.level)) for i in report.issues}
     codes = {c for c, _ in by_code}
-    assert {"PcsClusterName", "PcsSharedStorage", "PcsHeadNode"} <= codes
+    assert {"PcsClusterName", "PcsSharedStorage"} <= codes
+    assert "PcsHeadNode" not in codes  # t3.medium is a login-sized type: nothing to warn about
+    data["compute"]["head_node"] = "c6i.8xlarge"  # 32 vCPUs running 24/7 only for logins
+    report, _ = validate_text(json.dumps(data))
+    [w] = [i for i in report.warnings if i.code == "PcsHeadNode"]
+    assert w.path == ("compute", "head_node") and "32 vCPUs" in w.message and "t3.large" in w.hint
     assert any(i.code == "PcsSharedStorage" and i.path == ("data", "fsx_lustre", 0) for i in report.errors)
     big = copy.deepcopy(DATA)
     big["compute"]["queues"][0]["max_count"] = 5000

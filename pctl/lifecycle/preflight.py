@@ -68,13 +68,14 @@ class Preflight:
 
 # ---- offline checks --------------------------------------------------------------------------------
 
-def ssh_check(settings: CreateSettings) -> Check:
+def ssh_check(settings: CreateSettings, node: str = "head node") -> Check:
+    """``node``: who takes the SSH logins ("head node"; "login node" on PCS)."""
     if settings.user_network:
         return Check("SSH access", "passed", f"your subnet {settings.subnet_id}: pctl creates no security group"
                      + (f"; SSH from {settings.ssh_allowed_cidr}" if settings.ssh_allowed_cidr else ""))
     if settings.ssh_allowed_cidr:
-        return Check("SSH access", "passed", f"the head node accepts SSH from {settings.ssh_allowed_cidr}")
-    return Check("SSH access", "failed", "no CIDR may SSH to the head node (pctl creates the security group)",
+        return Check("SSH access", "passed", f"the {node} accepts SSH from {settings.ssh_allowed_cidr}")
+    return Check("SSH access", "failed", f"no CIDR may SSH to the {node} (pctl creates the security group)",
                  "pass --ssh-cidr A.B.C.D/32, set networking.ssh_allowed_cidr in the template, or "
                  f"`pctl config set ssh_allowed_cidr A.B.C.D/32`; {MY_IP_HINT}")
 
@@ -285,7 +286,8 @@ def cache_check(session: Any, template: Template) -> Check | None:
                      "is not installed here",
                      "install GnuPG (`apt-get install gnupg`, `dnf install gnupg2`, `brew install gnupg`), "
                      "or set software.binary_cache: false")
-    return Check("binary cache", "passed", f"{where}; the first signing key is made now (gpg) and kept in Secrets Manager")
+    return Check("binary cache", "passed", f"{where}; the create makes the account's first signing key (gpg) "
+                 "and keeps it in Secrets Manager")
 
 
 def _guarded(name: str, fn: Any, *args: Any) -> Any:
@@ -307,8 +309,9 @@ def run(template: Template, settings: CreateSettings, *, dry_run: bool = False,
 
     pf = Preflight()
     key_name = settings.key_name or keypair.default_name(settings.name)
-    pf.checks += [ssh_check(settings), placeholder_check(template, settings, key_name)]
-    if template.cluster.platform is not Platform.pcs:  # PCS runs Slurm itself: no CDK, no pcluster
+    pcs = template.cluster.platform is Platform.pcs
+    pf.checks += [ssh_check(settings, "login node" if pcs else "head node"), placeholder_check(template, settings, key_name)]
+    if not pcs:  # PCS runs Slurm itself: no CDK, no pcluster
         pf.checks += [node_check(), pcluster_check(resumed_with)]
     session, ident, why, fix = whoami(settings.region)
     if ident is None:

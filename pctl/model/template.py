@@ -102,7 +102,9 @@ def _bool_or_text(value: Any) -> Any:
         return value
     from pydantic_core import PydanticCustomError
 
-    raise PydanticCustomError("bool_or_s3", "write true, false or s3://BUCKET (got {got})", {"got": type(value).__name__})
+    got = {type(None): "nothing", int: "a number", float: "a number", list: "a list", dict: "a mapping"}.get(
+        type(value), "another kind of value")
+    raise PydanticCustomError("bool_or_s3", "write true, false or s3://BUCKET (got {got})", {"got": got})
 
 
 BinaryCache = Annotated[StrictBool | str, BeforeValidator(_bool_or_text)]

@@ -70,12 +70,16 @@ def render(template: Template, options: RenderOptions | None = None) -> Rendered
     }
     for name in ctx.script_names():
         files[f"{SCRIPTS_DIR}/{name}"] = render_template(f"scripts/{name}.j2", context)
+    placeholders = list(context["placeholders"])
     if template.cluster.platform is Platform.pcs:
         from pctl.render.pcs import plan_context
 
-        files[PCS_PLAN_FILE] = render_template("pcs/plan.json.j2", plan_context(template, options, context))
+        plan = plan_context(template, options, context)
+        files[PCS_PLAN_FILE] = render_template("pcs/plan.json.j2", plan)
+        # PCS has no head node and takes one subnet: its plan's stand-ins replace the config's subnet ones
+        placeholders = [p for p in placeholders if "subnet" not in p.split(":", 1)[0]] + plan["plan"]["placeholders"]
     urls = {f"{SCRIPTS_DIR}/{n}": ctx.script_url(context["scripts"]["prefix"], n) for n in ctx.script_names()}
-    return Rendered(files=files, placeholders=list(context["placeholders"]), script_urls=urls,
+    return Rendered(files=files, placeholders=placeholders, script_urls=urls,
                     warnings=ssh_warnings(template, options))
 
 

@@ -83,16 +83,25 @@ class PcsOsValidator(Validator):
                              "set os: alinux2023 (or leave it out) for platform: pcs")
 
 
+LOGIN_VCPUS = 8  # above this, a PCS login node is more than logins and small builds need
+
+
 class PcsHeadNodeValidator(Validator):
     """PCS runs the Slurm controller itself: `head_node` sizes the login node group instead."""
 
     level = Level.WARNING
 
     def check(self, t: Template) -> Iterator[Issue]:
-        if t.cluster.platform is Platform.pcs:
+        from pctl import instance_types
+
+        if t.cluster.platform is not Platform.pcs:
+            return
+        vcpus = (instance_types.info(t.compute.head_node) or {}).get("vcpus") or 0
+        if vcpus > LOGIN_VCPUS:  # said in docs/pcs.md and the plan; a warning only when it costs
             yield self.issue(("compute", "head_node"),
-                             f"PCS has no head node (AWS runs the Slurm controller): {t.compute.head_node} becomes the "
-                             "instance type of the login node group", "choose a login-sized instance type here")
+                             f"PCS has no head node (AWS runs the Slurm controller): {t.compute.head_node} ({vcpus} "
+                             "vCPUs, running 24/7) becomes the instance type of the login node group",
+                             f"a login node rarely needs more than {LOGIN_VCPUS} vCPUs: e.g. t3.large or m6i.xlarge")
 
 
 class PcsSharedStorageValidator(Validator):

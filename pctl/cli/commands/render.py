@@ -66,6 +66,7 @@ def cli(template: str, outdir: str, subnet_id: str | None, compute_subnet_id: st
         click.echo(f"wrote {path}")
     if rendered.placeholders:
         left = list(dict.fromkeys(rendered.placeholders))
-        click.echo(f"{plural(len(left), 'placeholder')} left in {out / 'cluster-config.yaml'}:")
+        where = out / ("pcs/plan.json" if loaded.template.cluster.platform == "pcs" else "cluster-config.yaml")
+        click.echo(f"{plural(len(left), 'placeholder')} left in {where}:")
         for description in left:
             click.echo(f"  - {description}")
