@@ -151,11 +151,12 @@ def _refusal(kind: str, message: str, has_details: bool, text: str) -> PctlError
     if _ACCESS.search(message):
         if "s3 bucket" in message.lower():
             return AwsError(text, f"AWS refused ParallelCluster access to {where} (the template is not the cause): "
-                                  "the credentials need ParallelCluster's S3 permissions on its "
-                                  f"parallelcluster-*-do-not-delete buckets; details in {log}. Re-run once they have them.")
-        return AwsError(text, "AWS refused one of ParallelCluster's calls (the template is not the cause): the "
-                              f"credentials lack a permission ParallelCluster needs; {log} names the call. "
-                              "Re-run once they have it.")
+                                  "check that these credentials have ParallelCluster's S3 permissions on its "
+                                  "parallelcluster-*-do-not-delete buckets and that no bucket policy refuses them; "
+                                  f"{log} names the call. Re-run once that is fixed.")
+        return AwsError(text, "AWS refused one of ParallelCluster's calls (the template is not the cause): check "
+                              f"that these credentials have the permissions ParallelCluster needs; {log} names the "
+                              "call. Re-run once that is fixed.")
     if "s3 bucket" in message.lower():
         return AwsError(text, f"ParallelCluster could not set up {where}; {log} has the AWS error. Re-run once it is fixed.")
     if kind == "NotFoundException" or "does not exist" in message or "not found" in message.lower():
