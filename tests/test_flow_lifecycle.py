@@ -86,7 +86,7 @@ def test_dry_run_is_offline_and_creates_nothing(prefect_server, home, monkeypatc
     checks = {c.name: c.outcome for c in result["checks"]}
     assert checks["template (offline)"] == "passed"
     assert checks["ParallelCluster validators (tier 2)"] == "skipped"
-    assert [s.key for s in result["steps"]] == ["network", "bootstrap", "ami", "cluster", "verify"]
+    assert [s.key for s in result["steps"]] == ["network", "bootstrap", "cache", "ami", "cluster", "verify"]
     assert (home / "rendered" / "flowtest" / "cluster-config.yaml").exists()
     assert state.list_all() == []  # a plan leaves no state behind
 

@@ -83,6 +83,9 @@ def build(template: Template, settings: CreateSettings, source: str, pcluster_ve
     t = template
     plan = Plan(name=settings.name, region=settings.region, source=source,
                 template_hash=settings.template_hash, pcluster_version=pcluster_version)
+    if not (settings.key_name or t.cluster.key_name):
+        plan.steps.append(Step("keypair", "key pair", f"create the EC2 key pair pctl-{settings.name} (its private "
+                               "key stays on this machine, mode 0600) unless it exists already"))
     if settings.user_network:
         plan.steps.append(Step("network", "network", f"use your subnet {settings.subnet_id} (pctl never deletes it)", False))
     else:
@@ -95,6 +98,13 @@ def build(template: Template, settings: CreateSettings, source: str, pcluster_ve
         plan.steps.append(Step("network", "network", "create " + ", ".join(parts)))
     plan.steps.append(Step("bootstrap", "bootstrap scripts",
                            "upload the rendered node scripts to an encrypted S3 bucket (pctl's own, per account)"))
+    bc = t.software.binary_cache
+    if bc is not False and t.software.install is InstallMode.shared:
+        where = f"{bc.rstrip('/')}/spack-cache/" if isinstance(bc, str) else "pctl's bucket (spack-cache/)"
+        who = ("the login node group's role" if t.cluster.platform is Platform.pcs
+               else f"the head node, through the IAM policy pctl-{settings.name}-spack-cache,")
+        plan.steps.append(Step("cache", "binary cache", f"{who} may read and push the account's Spack binary cache "
+                               f"in {where}; its signing key is made once per account if missing (Secrets Manager)"))
     if t.cluster.platform is Platform.pcs:
         _pcs_steps(plan, t, settings)
         return plan
@@ -103,10 +113,7 @@ def build(template: Template, settings: CreateSettings, source: str, pcluster_ve
                                f"bake an image with {plural(len(t.software.spack_packages), 'Spack package')} "
                                "(reused when one with the same fingerprint exists)"))
     else:
-        bc = t.software.binary_cache
-        where = None if bc is False else (f"{bc.rstrip('/')}/spack-cache/" if isinstance(bc, str) else "pctl's bucket")
-        cache = (f", binaries first from the account's cache in {where} (IAM policy pctl-{settings.name}-spack-cache "
-                 "lets the head node read and push it)") if where else ", from source (binary_cache: false)"
+        cache = ", binaries first from the account's cache" if bc is not False else ", from source (binary_cache: false)"
         plan.steps.append(Step("ami", "image", f"official ParallelCluster image for {t.cluster.os}; "
                                f"Spack installs {plural(len(t.software.spack_packages), 'package')} on {t.software_mount} "
                                f"after boot{cache}", False))
