@@ -142,7 +142,8 @@ def test_user_subnet_is_used_and_never_deleted(env):
 
     ec2 = boto3.client("ec2", region_name="us-east-1")
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    # moto picks a random zone without one; c6i.large is not offered in every us-east-1 zone (us-east-1e)
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
     create_cluster(_request(subnet_id=subnet))
     assert env.calls["CreateVpc"] == 1  # only ours, above
     assert state.get("flowtest").user_supplied == {"subnet_id": subnet, "key_name": "mykey"}
