@@ -31,6 +31,7 @@ from pctl.lifecycle.undo import UndoStack
 from pctl.model.constants import OS_DEFAULT_USER
 from pctl.model.template import InstallMode, Platform, Template
 from pctl.requests import CreateRequest
+from pctl.words import plural
 from tasks import artifacts
 from tasks._common import log
 from tasks.preflight import preflight
@@ -128,7 +129,7 @@ def dry_run(template: Template, settings: CreateSettings, source: str,
             + "\n".join(f"  {c.name}: {c.detail}" + (f"\n      fix: {c.hint}" if c.hint else "") for c in failed),
             f"the config is at {plan.config_path}; after the fixes: {plan.create_command}",
         )
-    log(f"dry run of {settings.name}: {len(plan.steps)} steps planned, nothing created")
+    log(f"dry run of {settings.name}: {plural(len(plan.steps), 'step')} planned, nothing created")
     return plan
 
 
@@ -144,7 +145,7 @@ def _tier2(config_text: str, settings: CreateSettings, aws_ok: bool) -> plans.Ch
     found = check_validators(config_text, settings.name, settings.region)
     check = _check(name, None if found is None else found[0])
     if found is not None and found[1] and check.outcome == "passed":
-        check.detail = f"{len(found[1])} warnings: " + "; ".join(found[1])
+        check.detail = f"{plural(len(found[1]), 'warning')}: " + "; ".join(found[1])
     return check
 
 
@@ -369,7 +370,7 @@ def _fail(name: str, step: str, exc: BaseException, undo: UndoStack | None) -> N
             if not interrupted:
                 summary = "rollback is off: " + summary
         else:
-            log(f"{step} failed; undoing {len(undo)} steps: {', '.join(reversed(undo.labels)) or 'none'}")
+            log(f"{step} failed; undoing {plural(len(undo), 'step')}: {', '.join(reversed(undo.labels)) or 'none'}")
             report = undo.unwind()
             summary = report.summary()
             status = state.Status.ROLLED_BACK if not report.failed else state.Status.CREATE_FAILED

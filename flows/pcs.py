@@ -15,6 +15,7 @@ from pctl import state
 from pctl.model.constants import CLUSTER_TAG
 from pctl.model.template import InstallMode, Template
 from pctl.requests import CreateRequest
+from pctl.words import plural
 from tasks._common import log
 
 
@@ -41,7 +42,7 @@ def check_plan(plan_json: str):  # -> pctl.lifecycle.plan.Check
     if problems:
         return Check("PCS requests (service model)", "failed", "; ".join(problems), "this is a bug in pctl: report it")
     return Check("PCS requests (service model)", "passed",
-                 f"{len(plan['requests'])} requests: {len(plan['node_groups'])} node groups, Slurm "
+                 f"{plural(len(plan['requests']), 'request')}: {plural(len(plan['node_groups']), 'node group')}, Slurm "
                  f"{plan['slurm_version']}, size {plan['size']}")
 
 

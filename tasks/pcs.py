@@ -12,6 +12,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from pctl.words import plural
 from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, AWS_TAGS, log, poll_seconds, transient_failure
 
 LOGIN_SCRIPT = "head-node.sh"  # the login node group does the head node's share: homes, the Spack install
@@ -84,7 +85,7 @@ def node_resources(name: str, region: str, *, plan: dict[str, Any], vpc_id: str,
         refs[f"launch_template:{group['name']}"] = nodes.ensure_launch_template(
             ec2, name, group["name"], security_group=sg, user_data_b64=nodes.user_data(boot), tags=tags,
             key_name=key_name, image_id=image_id)
-    log(f"{len(plan['node_groups'])} launch templates ready")
+    log(f"{plural(len(plan['node_groups']), 'launch template')} ready")
     return refs
 
 
@@ -98,7 +99,7 @@ def apply(name: str, region: str, plan: dict[str, Any], refs: dict[str, str],
     ex = Executor(pcs_client(_session(region)), poll_seconds=poll_seconds(15), timeout=timeout_minutes * 60,
                   log=log)
     out = ex.apply(plan, refs)
-    log(f"PCS cluster {out['cluster:id']} ACTIVE with {len(plan['node_groups'])} node groups")
+    log(f"PCS cluster {out['cluster:id']} ACTIVE with {plural(len(plan['node_groups']), 'node group')}")
     return out
 
 
@@ -133,7 +134,7 @@ def record_login_node(name: str, region: str, attempts: int = 3) -> dict[str, An
 
     state.update(name, _record)
     log(f"login node {node['instance_id']} ({node['public_ip'] or node['private_ip']}); "
-        f"{len(fingerprints)} SSH host key fingerprints recorded")
+        f"{plural(len(fingerprints), 'SSH host key fingerprint')} recorded")
     return node
 
 
@@ -171,5 +172,5 @@ def delete(name: str, region: str, timeout_minutes: int = 60) -> list[str]:
         done = ex.delete(pcs_name(name, CLUSTER_NAME_MAX))
     done += [f"EFS {fs}" for fs in storage.delete_efs(client(session, "efs"), name, poll=poll_seconds())]
     done += nodes.delete_node_resources(client(session, "ec2"), client(session, "iam"), name)
-    log(f"PCS: deleted {len(done)} resources" + (f": {', '.join(done)}" if done else ""))
+    log(f"PCS: deleted {plural(len(done), 'resource')}" + (f": {', '.join(done)}" if done else ""))
     return done
