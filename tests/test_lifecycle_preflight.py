@@ -67,6 +67,28 @@ def test_node_check_too_old(monkeypatch, tmp_path):
     assert found.outcome == "failed" and "v16.20.0" in found.detail
 
 
+@pytest.mark.parametrize("version, outcome", [("v20.20.2", "warning"), ("v22.11.0", "passed"), ("v24.1.0", "passed")])
+def test_node_check_warns_after_end_of_life(monkeypatch, tmp_path, version, outcome):
+    """Node 20 ended on 2026-04-30: ParallelCluster's CDK then warns on every create, so preflight says it first."""
+    import datetime
+
+    node = tmp_path / "node"
+    node.write_text(f"#!/bin/sh\necho {version}\n")
+    node.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    class Today(datetime.date):
+        @classmethod
+        def today(cls):
+            return cls(2026, 11, 30)
+
+    monkeypatch.setattr(pf.datetime, "date", Today)
+    found = pf.node_check()
+    assert found.outcome == outcome, found
+    if outcome == "warning":
+        assert "end-of-life on 2026-04-30" in found.detail and "22" in found.hint
+
+
 def _stubbed_quota(monkeypatch, answer):
     """Service Quotas answers through botocore's Stubber; other clients come from the moto session."""
     import boto3

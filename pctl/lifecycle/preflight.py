@@ -19,6 +19,7 @@ fails on them. Plain Python (boto3 through pctl.aws; no prefect).
 
 from __future__ import annotations
 
+import datetime
 import re
 import shutil
 import subprocess
@@ -32,6 +33,8 @@ from pctl.lifecycle.settings import CreateSettings
 from pctl.model.template import InstallMode, Template
 
 NODE_MIN_MAJOR = 18
+# End-of-life dates of Node.js majors (nodejs.org, "Previous Releases"): the CDK warns on every run after them.
+NODE_END_OF_LIFE = {18: "2025-04-30", 20: "2026-04-30"}
 # Values that only stand in for what pctl itself fills in at create time (network, bucket, AMI).
 _STAND_IN_SUBNET = "subnet-0ffffffffffffffff"
 _STAND_IN_AMI = "ami-0ffffffffffffffff"
@@ -117,6 +120,11 @@ def node_check() -> Check:
     if m is None or int(m.group(1)) < NODE_MIN_MAJOR:
         return Check("Node.js", "failed", f"{node} is {version or 'of unknown version'}",
                      f"install Node.js {NODE_MIN_MAJOR}+ and put it first on PATH")
+    major = int(m.group(1))
+    ended = NODE_END_OF_LIFE.get(major)
+    if ended and datetime.date.today().isoformat() >= ended:
+        return Check("Node.js", "warning", f"{version} ({node}) reached end-of-life on {ended}; ParallelCluster's "
+                     "CDK still runs on it but says so on every create", "install a maintained Node.js LTS (22 or newer)")
     return Check("Node.js", "passed", f"{version} ({node})")
 
 
