@@ -186,7 +186,8 @@ def test_real_create_under_moto_bucket_forbidden(pcluster_world):
     with pytest.raises(AwsError) as info:
         engine.create_cluster("demo", config(pcluster_world), "us-east-1", notice=lambda line: None)
     assert "Unable to initialize s3 bucket" in str(info.value) and "Forbidden" in str(info.value)
-    assert "field" not in info.value.hint and "S3 bucket parallelcluster-" in info.value.hint
+    # pcluster names the bucket in some runs and not in others (it depends on how far its set-up got)
+    assert "field" not in info.value.hint and "access to its S3 bucket" in info.value.hint
     assert os.environ["PCLUSTER_LOG_FILE"] in info.value.hint
 
 
