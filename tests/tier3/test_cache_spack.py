@@ -283,3 +283,7 @@ def test_wrongly_signed_or_unsigned_entry_is_refused(installs, account, tamper, 
         s3.put_object(Bucket=BUCKET, Key=key, Body=original)
         if tamper == "unsigned":
             s3.delete_object(Bucket=BUCKET, Key=key[: -len(".sig")])
+        if (tmp_path / "gnupg").exists():  # the agent gpg started for that home would outlive the test
+            from pctl.cache.keys import stop_agent
+
+            stop_agent(tmp_path / "gnupg")
