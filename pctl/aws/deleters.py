@@ -224,26 +224,22 @@ def _launch_template(session: boto3.Session, r: Resource, *, wait: bool, timeout
     try:
         ec2.delete_launch_template(LaunchTemplateId=r.id)
     except Exception as exc:
-        if is_not_found(exc) or "NotFound" in (error_code(exc) or ""):
+        if is_not_found(exc):  # InvalidLaunchTemplateId.NotFound
             return True
         raise
     return False
 
 
 def _efs(session: boto3.Session, r: Resource, *, wait: bool, timeout_s: float, poll_s: float) -> bool:
-    """An EFS pctl made for a PCS cluster: its mount targets (waited until gone), then the file system."""
-    efs = client(session, "efs")
+    """An EFS pctl made for a PCS cluster (pctl.pcs.storage.delete_file_system: mount targets, then itself)."""
+    from pctl.pcs.storage import delete_file_system
+
     try:
-        targets = efs.describe_mount_targets(FileSystemId=r.id)["MountTargets"]
+        delete_file_system(client(session, "efs"), r.id, poll=poll_s, timeout=timeout_s)
     except Exception as exc:
-        if is_not_found(exc) or error_code(exc) == "FileSystemNotFound":
+        if is_not_found(exc):  # FileSystemNotFound: gone already
             return True
         raise
-    for target in targets:
-        efs.delete_mount_target(MountTargetId=target["MountTargetId"])
-    wait_until(lambda: not efs.describe_mount_targets(FileSystemId=r.id)["MountTargets"], timeout_s=timeout_s,
-               poll_s=poll_s, what=f"the mount targets of {r.id} to go")
-    efs.delete_file_system(FileSystemId=r.id)
     return False
 
 

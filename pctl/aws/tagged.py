@@ -89,14 +89,11 @@ def _ec2(session: boto3.Session, cluster: str) -> list[tuple[Resource, str | Non
 
 
 def _efs(session: boto3.Session, cluster: str) -> list[tuple[Resource, str | None]]:
-    """The EFS file systems pctl made for a PCS cluster (its creation token and tag; never a user's own)."""
-    efs = client(session, "efs")
-    found = []
-    for fs in efs.describe_file_systems()["FileSystems"]:
-        tags = tag_dict(fs.get("Tags"))
-        if tags.get(CLUSTER_TAG) == cluster and fs.get("CreationToken", "").startswith(f"pctl-{cluster}-"):
-            found.append((Resource("efs", fs["FileSystemId"], session.region_name), tags.get(OWNER_TAG)))
-    return found
+    """The EFS file systems pctl made for a PCS cluster (pctl.pcs.storage.pctl_file_systems), with their owner."""
+    from pctl.pcs.storage import pctl_file_systems
+
+    return [(Resource("efs", fs["FileSystemId"], session.region_name), tag_dict(fs.get("Tags")).get(OWNER_TAG))
+            for fs in pctl_file_systems(client(session, "efs"), cluster)]
 
 
 def _iam(session: boto3.Session, cluster: str) -> list[tuple[Resource, str | None]]:

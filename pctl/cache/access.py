@@ -62,12 +62,12 @@ def ensure_cluster_policy(session: boto3.Session, cluster: str, bucket: str, sec
     pctl:owner). Raises PctlError (AwsError) from the IAM calls, with a hint."""
     from pctl.aws.errors import error_code, to_pctl_error
     from pctl.aws.iam import partition
-    from pctl.aws.session import client
+    from pctl.aws.session import account_id, client
 
     iam = client(session, "iam")
-    account = client(session, "sts").get_caller_identity()["Account"]
-    arn = cluster_policy_arn(account, cluster, partition(session))
-    document = cache_policy(bucket, secret_arn, partition(session))
+    arn_partition = partition(session)
+    arn = cluster_policy_arn(account_id(session), cluster, arn_partition)
+    document = cache_policy(bucket, secret_arn, arn_partition)
     try:
         try:
             iam.create_policy(PolicyName=cluster_policy_name(cluster), Path=CLUSTER_POLICY_PATH,

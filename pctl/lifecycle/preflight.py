@@ -30,7 +30,7 @@ from pctl.errors import PctlError
 from pctl.lifecycle import keypair
 from pctl.lifecycle.plan import Check
 from pctl.lifecycle.settings import CreateSettings
-from pctl.model.template import InstallMode, Template
+from pctl.model.template import InstallMode, Platform, Template
 
 NODE_MIN_MAJOR = 18
 # End-of-life dates of Node.js majors (nodejs.org, "Previous Releases"): the CDK warns on every run after them.
@@ -274,6 +274,7 @@ def cache_check(session: Any, template: Template) -> Check | None:
     Manager, else ``gpg`` here to make one). None when the template uses no account cache."""
     from pctl.cache.keys import gpg_program, load_signing_key
     from pctl.cache.location import cache_bucket_for
+
     bc = template.software.binary_cache
     if bc is False:
         return None
@@ -313,8 +314,6 @@ def run(template: Template, settings: CreateSettings, *, dry_run: bool = False,
         resumed_with: str | None = None) -> Preflight:
     """Every check, each one independent: a failure never hides the next one's answer. Node.js and the
     pcluster version are ParallelCluster's only (a PCS cluster needs neither)."""
-    from pctl.model.template import Platform
-
     pf = Preflight()
     key_name = settings.key_name or keypair.default_name(settings.name)
     pcs = template.cluster.platform is Platform.pcs

@@ -54,25 +54,35 @@ def ensure_efs(efs: Any, ec2: Any, cluster: str, volume: str, subnet_ids: list[s
     return fs_id
 
 
-def delete_efs(efs: Any, cluster: str, *, poll: float = 5.0, timeout: float = 600.0,
-               sleep: Callable[[float], None] = time.sleep) -> list[str]:
-    """Delete every EFS file system tagged with this cluster (mount targets first). Returns their ids.
-
-    Only file systems pctl created carry the tag: a user's own `file_system_id` is never touched.
-    """
-    deleted = []
+def pctl_file_systems(efs: Any, cluster: str) -> list[dict[str, Any]]:
+    """The EFS file systems pctl made for `cluster`: its tag and its creation token, so a user's own
+    `file_system_id` (which has neither) is never among them."""
+    out = []
     for fs in efs.describe_file_systems()["FileSystems"]:
         tags = {t["Key"]: t["Value"] for t in fs.get("Tags", [])}
-        if tags.get(CLUSTER_TAG) != cluster or not fs.get("CreationToken", "").startswith(f"pctl-{cluster}-"):
-            continue
-        fs_id = fs["FileSystemId"]
-        for target in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
-            efs.delete_mount_target(MountTargetId=target["MountTargetId"])
-        deadline = time.monotonic() + timeout
-        while efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
-            if time.monotonic() > deadline:
-                raise PctlError(f"mount targets of {fs_id} still there after {int(timeout)} s", "re-run the delete")
-            sleep(poll)
-        efs.delete_file_system(FileSystemId=fs_id)
-        deleted.append(fs_id)
+        if tags.get(CLUSTER_TAG) == cluster and fs.get("CreationToken", "").startswith(f"pctl-{cluster}-"):
+            out.append(fs)
+    return out
+
+
+def delete_file_system(efs: Any, fs_id: str, *, poll: float = 5.0, timeout: float = 600.0,
+                       sleep: Callable[[float], None] = time.sleep) -> None:
+    """Delete one EFS: its mount targets, waited until gone (PctlError after `timeout` s), then itself."""
+    for target in efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
+        efs.delete_mount_target(MountTargetId=target["MountTargetId"])
+    deadline = time.monotonic() + timeout
+    while efs.describe_mount_targets(FileSystemId=fs_id)["MountTargets"]:
+        if time.monotonic() > deadline:
+            raise PctlError(f"mount targets of {fs_id} still there after {int(timeout)} s", "re-run the delete")
+        sleep(poll)
+    efs.delete_file_system(FileSystemId=fs_id)
+
+
+def delete_efs(efs: Any, cluster: str, *, poll: float = 5.0, timeout: float = 600.0,
+               sleep: Callable[[float], None] = time.sleep) -> list[str]:
+    """Delete every EFS file system pctl made for this cluster (`pctl_file_systems`). Returns their ids."""
+    deleted = []
+    for fs in pctl_file_systems(efs, cluster):
+        delete_file_system(efs, fs["FileSystemId"], poll=poll, timeout=timeout, sleep=sleep)
+        deleted.append(fs["FileSystemId"])
     return deleted

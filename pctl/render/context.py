@@ -186,10 +186,9 @@ def _cache_iam(t: Template, o: RenderOptions, s3_access: list[dict[str, Any]]) -
 
     pctl_bucket = split_s3_url(o.scripts_s3_prefix)[0] if o.scripts_s3_prefix else None
     cache_bucket = cache_bucket_for(t.software.binary_cache, pctl_bucket)
-    if t.cluster.platform is Platform.pcs:  # no cluster config: the login group's own role has the cache
-        return cache_bucket, {"s3_access": list(s3_access), "policies": [], "note": None}
     head: dict[str, Any] = {"s3_access": list(s3_access), "policies": [], "note": None}
-    if cache_bucket and t.software.install is InstallMode.shared:
+    # PCS renders no cluster config: there the login group's own role has the cache (pctl.pcs.nodes)
+    if cache_bucket and t.software.install is InstallMode.shared and t.cluster.platform is not Platform.pcs:
         if o.cache_policy_arn:
             head["policies"].append(o.cache_policy_arn)
         else:
