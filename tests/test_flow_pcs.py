@@ -29,15 +29,19 @@ networking: {ssh_allowed_cidr: 203.0.113.0/24}
 """
 
 
-@pytest.fixture
-def pcs_amis(monkeypatch):
-    """Like a real region: AWS's PCS sample AMIs are there, owned by Amazon. Requested before
-    aws_endpoint, whose reset loads moto's AMI list (moto reloads its cached backends at reset time)."""
+def add_pcs_sample_amis(monkeypatch: pytest.MonkeyPatch) -> None:
     import moto.ec2.models.amis as moto_amis
 
     from tests.fixtures.pcs import pcs_sample_ami_entries
 
     monkeypatch.setattr(moto_amis, "AMIS", [*moto_amis.AMIS, *pcs_sample_ami_entries()])
+
+
+@pytest.fixture
+def pcs_amis(monkeypatch):
+    """Like a real region: AWS's PCS sample AMIs are there, owned by Amazon. Requested before
+    aws_endpoint, whose reset empties moto: the EC2 backend built next loads moto's AMI list, this one."""
+    add_pcs_sample_amis(monkeypatch)
 
 
 @pytest.fixture
@@ -111,6 +115,26 @@ def test_create_then_delete_leaves_nothing(world):
     assert world.left() == 0
     assert left_in_aws() == {}
     assert state.load("pcsflow") is None
+
+
+def test_the_sample_amis_are_there_whatever_the_previous_test_touched(moto_server, monkeypatch):
+    """A previous test used EC2 and then autoscaling (moto's autoscaling backend holds EC2's): its reset
+    must not leave an EC2 backend built before pcs_amis ran (tests/fixtures/moto_reset.py). Was: after
+    tests/test_hostile_aws.py in one process, the create found no sample AMI."""
+    from pctl.pcs.image import find_sample_ami
+    from tests.fixtures.moto_server import reset_moto
+    from tests.fixtures.pcs import pcs_sample_ami_entries
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    reset_moto(moto_server)
+    boto3.client("ec2", region_name="us-east-1").describe_vpcs()  # EC2 first...
+    boto3.client("autoscaling", region_name="us-east-1").describe_auto_scaling_groups()  # ...then autoscaling
+    reset_moto(moto_server)  # the previous test's world ends (or the next one's begins)
+    add_pcs_sample_amis(monkeypatch)
+    reset_moto(moto_server)  # aws_endpoint's reset, after pcs_amis
+    found = find_sample_ami(boto3.client("ec2", region_name="us-east-1"), "x86_64", "25.11")
+    assert found["image_id"] == pcs_sample_ami_entries()[0]["ami_id"]
 
 
 def test_failure_at_the_node_group_step_rolls_back_to_nothing(world):
