@@ -361,6 +361,7 @@ def _fail(name: str, step: str, exc: BaseException, undo: UndoStack | None) -> N
     the state is written whatever happens here."""
     interrupted = isinstance(exc, KeyboardInterrupt)
     reason = "interrupted (Ctrl-C)" if interrupted else _reason(exc)
+    interrupt.handled()  # acted on now: the rollback's own waits run (a second Ctrl-C marks it again)
     if undo is not None and interrupted and len(undo) and interrupt.choice(name, step) == interrupt.KEEP:
         undo = None
     summary, status = "", state.Status.CREATE_FAILED
@@ -370,7 +371,7 @@ def _fail(name: str, step: str, exc: BaseException, undo: UndoStack | None) -> N
             if not interrupted:
                 summary = "rollback is off: " + summary
         else:
-            log(f"{step} failed; undoing {plural(len(undo), 'step')}: {', '.join(reversed(undo.labels)) or 'none'}")
+            log(f"{step} {'interrupted' if interrupted else 'failed'}; undoing {plural(len(undo), 'step')}: {', '.join(reversed(undo.labels)) or 'none'}")
             report = undo.unwind()
             summary = report.summary()
             status = state.Status.ROLLED_BACK if not report.failed else state.Status.CREATE_FAILED

@@ -14,6 +14,7 @@ from prefect import flow
 from flows._run import announce, namer
 from pctl import state
 from pctl.errors import Interrupted, PctlError
+from pctl.lifecycle import interrupt
 from pctl.requests import DeleteRequest
 from tasks._common import log
 
@@ -64,6 +65,7 @@ def delete_cluster(request: DeleteRequest) -> dict[str, Any]:
                     f"(`pctl delete {name} --from-tags` releases it)")
         except BaseException as exc:
             interrupted = isinstance(exc, KeyboardInterrupt)
+            interrupt.handled()
             reason = "interrupted (Ctrl-C)" if interrupted else (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
             def _record(s: state.ClusterState) -> None:

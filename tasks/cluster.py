@@ -13,6 +13,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from pctl.errors import AwsError, PctlError
+from pctl.lifecycle import interrupt
 from pctl.lifecycle.pcluster_view import describe
 from pctl.lifecycle.pcluster_view import failures_of as _failures
 from pctl.lifecycle.pcluster_view import status_of as _status
@@ -111,7 +112,7 @@ def wait_created(name: str, region: str, timeout_minutes: int) -> dict[str, Any]
         if time.monotonic() >= deadline:
             raise AwsError(f"cluster {name} is still {status} after {plural(timeout_minutes, 'minute')}",
                            "raise --timeout, or check the stack in the CloudFormation console")
-        time.sleep(poll_seconds(15))
+        interrupt.sleep(poll_seconds(15))
 
 
 @task(name="cluster-delete", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,
@@ -143,7 +144,7 @@ def delete(name: str, region: str, timeout_minutes: int = 60, wait: bool = True)
         if time.monotonic() >= deadline:
             raise AwsError(f"cluster {name} is still {status} after {plural(timeout_minutes, 'minute')}",
                            f"`pctl delete {name}` again later; it resumes")
-        time.sleep(poll_seconds(15))
+        interrupt.sleep(poll_seconds(15))
 
 
 @task(name="head-node-host-keys", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES, retry_delay_seconds=AWS_RETRY_DELAYS,

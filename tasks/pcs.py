@@ -12,6 +12,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from pctl.lifecycle import interrupt
 from pctl.words import plural
 from tasks._common import AWS_RETRIES, AWS_RETRY_DELAYS, AWS_TAGS, log, poll_seconds, transient_failure
 
@@ -97,7 +98,7 @@ def apply(name: str, region: str, plan: dict[str, Any], refs: dict[str, str],
     from pctl.pcs.executor import Executor
 
     ex = Executor(pcs_client(_session(region)), poll_seconds=poll_seconds(15), timeout=timeout_minutes * 60,
-                  log=log)
+                  log=log, cancelled=interrupt.pending)
     out = ex.apply(plan, refs)
     log(f"PCS cluster {out['cluster:id']} ACTIVE with {plural(len(plan['node_groups']), 'node group')}")
     return out
@@ -108,8 +109,6 @@ def apply(name: str, region: str, plan: dict[str, Any], refs: dict[str, str],
 def record_login_node(name: str, region: str, attempts: int = 3) -> dict[str, Any] | None:
     """Record the login node's address and SSH host key fingerprints (from its console output) in state,
     where `pctl verify NAME` finds them. Never fails the create: without them verify asks for flags."""
-    import time
-
     from pctl import state
     from pctl.aws.hostkeys import console_fingerprints
     from pctl.aws.session import client
@@ -121,7 +120,7 @@ def record_login_node(name: str, region: str, attempts: int = 3) -> dict[str, An
         node = login_instance(client(session, "ec2"), name)
         if node or attempt == attempts - 1:
             break
-        time.sleep(poll_seconds(20))
+        interrupt.sleep(poll_seconds(20))
     if node is None:
         log(f"login node of {name}: no running instance yet; `pctl verify {name}` needs --host later")
         return None
@@ -168,7 +167,8 @@ def delete(name: str, region: str, timeout_minutes: int = 60) -> list[str]:
         log(f"no PCS cluster was ever requested for {name}: deleting its node resources only")
         done: list[str] = []
     else:
-        ex = Executor(pcs_client(session), poll_seconds=poll_seconds(15), timeout=timeout_minutes * 60, log=log)
+        ex = Executor(pcs_client(session), poll_seconds=poll_seconds(15), timeout=timeout_minutes * 60, log=log,
+                      cancelled=interrupt.pending)
         done = ex.delete(pcs_name(name, CLUSTER_NAME_MAX))
     done += [f"EFS {fs}" for fs in storage.delete_efs(client(session, "efs"), name, poll=poll_seconds())]
     done += nodes.delete_node_resources(client(session, "ec2"), client(session, "iam"), name)

@@ -226,10 +226,37 @@ def test_a_failed_cluster_step_rolls_back(world, fault):
     assert states(world) == []
 
 
+def _foreground() -> None:
+    """preexec_fn: SIGINT as an interactive shell gives its foreground command (default, unblocked). A CI
+    harness may start the suite with SIGINT ignored (a background job of a script), and children inherit it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _catches_sigint(pid: int) -> str:
+    """'' when the process has a SIGINT handler (Python's), else its signal masks from /proc."""
+    fields = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":\t" in line)
+    bit = 1 << (signal.SIGINT - 1)
+    if int(fields["SigCgt"], 16) & bit and not int(fields["SigBlk"], 16) & bit:
+        return ""
+    return f"SigIgn={fields['SigIgn'].strip()} SigBlk={fields['SigBlk'].strip()} SigCgt={fields['SigCgt'].strip()}"
+
+
+def _finish(proc: subprocess.Popen, timeout: float, what: str) -> tuple[str, str]:
+    """communicate(); past the timeout, the child's thread stacks (faulthandler, SIGABRT) go into the failure."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER=1: every thread's stack to stderr
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"{what}: the child still ran {timeout:.0f} s later; its stderr and stacks:\n{err[-8000:]}")
+
+
 def _interrupt(world, extra_env: dict) -> subprocess.CompletedProcess:
-    env = {**world.env, "PCTL_FAKE_CREATE_SECONDS": "600", **extra_env}
+    env = {**world.env, "PCTL_FAKE_CREATE_SECONDS": "600", "PYTHONFAULTHANDLER": "1", **extra_env}
     proc = subprocess.Popen([sys.executable, "-m", "tests.journey_pctl", "create", str(world.template), "--no-verify"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_foreground)
     state_file = world.home / "clusters" / "journey.json"
     deadline = time.monotonic() + 240
     try:  # wait until the cluster step is polling (the stack exists), then Ctrl-C
@@ -237,9 +264,11 @@ def _interrupt(world, extra_env: dict) -> subprocess.CompletedProcess:
             if state_file.exists() and "journey" in leftovers().get("stacks", []):
                 break
             time.sleep(0.3)
+        assert proc.poll() is None and time.monotonic() < deadline, "the create never reached the cluster step"
         time.sleep(1)
+        assert not (masks := _catches_sigint(proc.pid)), f"the child cannot take a Ctrl-C: {masks}"
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=240)
+        out, err = _finish(proc, 240, "Ctrl-C during the cluster wait")
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -338,7 +367,8 @@ def test_ctrl_c_on_a_terminal_asks_and_can_keep(world):
     env = {**world.env, "PCTL_FAKE_CREATE_SECONDS": "600", "TERM": "xterm", "COLUMNS": "200"}
     env.pop("PCTL_ON_INTERRUPT")
     proc = subprocess.Popen([sys.executable, "-m", "tests.journey_pctl", "create", str(world.template), "--no-verify"],
-                            cwd=REPO, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+                            cwd=REPO, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                            preexec_fn=_foreground)
     os.close(slave)
     seen = ""
 
@@ -358,6 +388,7 @@ def test_ctrl_c_on_a_terminal_asks_and_can_keep(world):
 
     try:
         assert read_until("/3 resources", 240), seen[-2000:]
+        assert not (masks := _catches_sigint(proc.pid)), f"the child cannot take a Ctrl-C: {masks}"
         proc.send_signal(signal.SIGINT)
         assert read_until("Roll back", 60), seen[-2000:]
         os.write(master, b"keep\n")

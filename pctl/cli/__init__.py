@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None, *, command: click.Command | None = None,
     """Entry point. Expected failures: one message (and its hint), exit 1 (130 after Ctrl-C). Anything else
     is a bug: one line, exit 2; PCTL_DEBUG=1 shows the traceback."""
     from pctl.errors import PctlError
+    from pctl.lifecycle import interrupt
 
+    ours = interrupt.install_handler()  # a Ctrl-C that a finalizer swallows still stops the long waits
     try:
         (command or cli).main(args=argv, prog_name=prog_name, standalone_mode=False)
     except click.exceptions.Abort:
@@ -81,11 +83,14 @@ def main(argv: list[str] | None = None, *, command: click.Command | None = None,
         # that passes argv in-process): a Ctrl-C now would land in the interpreter's exit handlers (Prefect's
         # temporary server stopping) and print "Exception ignored in atexit callback" with a traceback.
         # They finish in a moment; let them.
-        if argv is None or command is not None:
-            import signal
+        import signal
 
+        if argv is None or command is not None:
             with contextlib.suppress(ValueError):  # not the main thread
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+        elif ours:  # called in-process (tests, scripts): give the caller its handler back
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        interrupt.handled()
 
 
 def run_command(name: str, prog_name: str) -> None:
