@@ -54,13 +54,15 @@ def test_banner_bytes_are_as_jsii_writes_them():
     assert lines[2] == b"!!  Node 20 has reached end-of-life on 2026-04-30 and is not supported.       !!\n"
 
 
-def test_jsii_stderr_reader_gives_text_lines_once(capfd):
+def test_jsii_stderr_reader_gives_text_lines_once(capfd, monkeypatch):
     """jsii's own reader function (as jsii's thread calls it) on the banner: nothing on the terminal, the
     text once through the queue, without the `!!` frame and the dangling 'releases are:' line."""
     from jsii._kernel.providers import process
 
     from pctl import cdk_output
 
+    # as in a fresh process: a real CDK run earlier in this one (another test file) already handed it out
+    monkeypatch.setattr(cdk_output, "_reported", set())
     assert cdk_output.install()
     cdk_output.drain()
     process.stderr_sink(io.BytesIO(NODE20_BANNER + NODE20_BANNER))
