@@ -264,7 +264,9 @@ def _interrupt(world, extra_env: dict) -> subprocess.CompletedProcess:
             if state_file.exists() and "journey" in leftovers().get("stacks", []):
                 break
             time.sleep(0.3)
-        assert proc.poll() is None and time.monotonic() < deadline, "the create never reached the cluster step"
+        if proc.poll() is not None or time.monotonic() >= deadline:
+            out, err = _finish(proc, 5, "the create never reached the cluster step")
+            pytest.fail(f"the create never reached the cluster step (exit {proc.returncode}):\n{err[-3000:]}")
         time.sleep(1)
         assert not (masks := _catches_sigint(proc.pid)), f"the child cannot take a Ctrl-C: {masks}"
         proc.send_signal(signal.SIGINT)
