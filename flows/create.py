@@ -30,6 +30,7 @@ from pctl.lifecycle.status import refuse_existing
 from pctl.lifecycle.undo import UndoStack
 from pctl.model.constants import OS_DEFAULT_USER
 from pctl.model.template import InstallMode, Platform, Template
+from pctl.render.rendered import CONFIG_FILE, PCS_PLAN_FILE
 from pctl.requests import CreateRequest
 from pctl.words import plural
 from tasks import artifacts
@@ -100,7 +101,7 @@ def dry_run(template: Template, settings: CreateSettings, source: str,
     rendered = render_cluster(template, settings.name, subnet_id=settings.subnet_id,
                               compute_subnet_id=settings.compute_subnet_id, key_name=key_name,
                               ssh_allowed_cidr=settings.ssh_allowed_cidr)
-    plan.config_path = str(rendered_dir(settings.name) / "cluster-config.yaml")
+    plan.config_path = str(rendered_dir(settings.name) / CONFIG_FILE)
     plan.placeholders = list(rendered.placeholders)
     pcs = template.cluster.platform is Platform.pcs
     if pcs:  # the PCS requests, checked against AWS's pcs service model (botocore, offline)
@@ -108,10 +109,10 @@ def dry_run(template: Template, settings: CreateSettings, source: str,
 
         from flows.pcs import check_plan
 
-        plan.checks.append(check_plan(rendered.files["pcs/plan.json"]))
+        plan.checks.append(check_plan(rendered.files[PCS_PLAN_FILE]))
         # PCS has no ParallelCluster config: the user reviews the PCS requests, with their own stand-ins
-        plan.config_path = str(rendered_dir(settings.name) / "pcs" / "plan.json")
-        plan.placeholders = list(json.loads(rendered.files["pcs/plan.json"]).get("placeholders", []))
+        plan.config_path = str(rendered_dir(settings.name) / PCS_PLAN_FILE)
+        plan.placeholders = list(json.loads(rendered.files[PCS_PLAN_FILE]).get("placeholders", []))
     else:
         plan.checks.append(_check("ParallelCluster schema (tier 1)", check_schema(rendered.config_text, settings.name)))
     pf = preflight(template, settings, dry_run=True)

@@ -14,6 +14,7 @@ from typing import Any
 from pctl import state
 from pctl.model.constants import CLUSTER_TAG
 from pctl.model.template import InstallMode, Template
+from pctl.render.rendered import PCS_PLAN_FILE
 from pctl.requests import CreateRequest
 from pctl.words import plural
 from tasks._common import log
@@ -147,7 +148,7 @@ def create_pcs(template: Template, settings: Any, source: str, request: CreateRe
             rendered = render_cluster(template, name, subnet_id=subnets[0], key_name=settings.key_name,
                                       ssh_allowed_cidr=settings.ssh_allowed_cidr, scripts_s3_prefix=bucket["url"],
                                       extra_tags={CLUSTER_TAG: name, **owner_tag()})
-            plan = json.loads(rendered.files["pcs/plan.json"])
+            plan = json.loads(rendered.files[PCS_PLAN_FILE])
             step = "bootstrap upload"
             bootstrap.upload(name, region, bucket["bucket"], bucket["prefix"], rendered.scripts)
 

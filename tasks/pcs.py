@@ -32,6 +32,15 @@ def _session(region: str) -> Any:
     return make_session(region)
 
 
+def _executor(session: Any, timeout_minutes: int) -> Any:
+    """A PCS Executor that polls every PCTL_POLL_SECONDS (15 s), gives up after the timeout, logs to the run,
+    and stops at the next poll after a Ctrl-C (pctl.lifecycle.interrupt)."""
+    from pctl.pcs.executor import Executor
+
+    return Executor(pcs_client(session), poll_seconds=poll_seconds(15), timeout=timeout_minutes * 60, log=log,
+                    cancelled=interrupt.pending)
+
+
 @task(name="pcs-node-resources", cache_policy=NO_CACHE, tags=AWS_TAGS, retries=AWS_RETRIES,
       retry_delay_seconds=AWS_RETRY_DELAYS, retry_condition_fn=transient_failure)
 def node_resources(name: str, region: str, *, plan: dict[str, Any], vpc_id: str, subnet_ids: list[str],
@@ -95,11 +104,7 @@ def node_resources(name: str, region: str, *, plan: dict[str, Any], vpc_id: str,
 def apply(name: str, region: str, plan: dict[str, Any], refs: dict[str, str],
           timeout_minutes: int = 60) -> dict[str, str]:
     """Create (or resume) the PCS cluster, its node groups and queues; wait until all are ACTIVE."""
-    from pctl.pcs.executor import Executor
-
-    ex = Executor(pcs_client(_session(region)), poll_seconds=poll_seconds(15), timeout=timeout_minutes * 60,
-                  log=log, cancelled=interrupt.pending)
-    out = ex.apply(plan, refs)
+    out = _executor(_session(region), timeout_minutes).apply(plan, refs)
     log(f"PCS cluster {out['cluster:id']} ACTIVE with {plural(len(plan['node_groups']), 'node group')}")
     return out
 
@@ -155,7 +160,6 @@ def delete(name: str, region: str, timeout_minutes: int = 60) -> list[str]:
     from pctl import state
     from pctl.aws.session import client
     from pctl.pcs import nodes, storage
-    from pctl.pcs.executor import Executor
     from pctl.pcs.limits import CLUSTER_NAME_MAX
     from pctl.pcs.plan import pcs_name
 
@@ -167,9 +171,7 @@ def delete(name: str, region: str, timeout_minutes: int = 60) -> list[str]:
         log(f"no PCS cluster was ever requested for {name}: deleting its node resources only")
         done: list[str] = []
     else:
-        ex = Executor(pcs_client(session), poll_seconds=poll_seconds(15), timeout=timeout_minutes * 60, log=log,
-                      cancelled=interrupt.pending)
-        done = ex.delete(pcs_name(name, CLUSTER_NAME_MAX))
+        done = _executor(session, timeout_minutes).delete(pcs_name(name, CLUSTER_NAME_MAX))
     done += [f"EFS {fs}" for fs in storage.delete_efs(client(session, "efs"), name, poll=poll_seconds())]
     done += nodes.delete_node_resources(client(session, "ec2"), client(session, "iam"), name)
     log(f"PCS: deleted {plural(len(done), 'resource')}" + (f": {', '.join(done)}" if done else ""))

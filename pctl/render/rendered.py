@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CONFIG_FILE = "cluster-config.yaml"
+CONFIG_FILE = "cluster-config.yaml"  # ParallelCluster's cluster config
+PCS_PLAN_FILE = "pcs/plan.json"  # a PCS cluster's requests, in its place
 SCRIPTS_DIR = "scripts"
 
 

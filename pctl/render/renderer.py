@@ -10,11 +10,10 @@ from pctl.model.template import Platform, Template
 from pctl.render import context as ctx
 from pctl.render.environment import render_template
 from pctl.render.options import RenderOptions
-from pctl.render.rendered import CONFIG_FILE, SCRIPTS_DIR, Rendered
+from pctl.render.rendered import CONFIG_FILE, PCS_PLAN_FILE, SCRIPTS_DIR, Rendered
 
 SPACK_ENV_FILE = "spack/spack.yaml"
 PROFILE_FILE = "modules/pctl-modules.sh"
-PCS_PLAN_FILE = "pcs/plan.json"
 
 
 def checked(template: Template) -> Template:

@@ -66,7 +66,10 @@ def cli(template: str, outdir: str, subnet_id: str | None, compute_subnet_id: st
         click.echo(f"wrote {path}")
     if rendered.placeholders:
         left = list(dict.fromkeys(rendered.placeholders))
-        where = out / ("pcs/plan.json" if loaded.template.cluster.platform == "pcs" else "cluster-config.yaml")
+        from pctl.model.template import Platform
+        from pctl.render.rendered import CONFIG_FILE, PCS_PLAN_FILE
+
+        where = out / (PCS_PLAN_FILE if loaded.template.cluster.platform is Platform.pcs else CONFIG_FILE)
         click.echo(f"{plural(len(left), 'placeholder')} left in {where}:")
         for description in left:
             click.echo(f"  - {description}")
